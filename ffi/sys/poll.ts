@@ -1,0 +1,185 @@
+/**
+ * poll(2) selector: the portable fallback (POSIX).
+ *
+ * C API used:
+ * ```c
+ * int poll(struct pollfd *fds, nfds_t nfds, int timeout); // nfds_t: unsigned long
+ *
+ * struct pollfd {     // 8 bytes on every ABI we support
+ *   int   fd;         // offset 0
+ *   short events;     // offset 4
+ *   short revents;    // offset 6
+ * };
+ * ```
+ *
+ * @module
+ */
+import {
+  EVENT_INVALID,
+  EVENT_READ,
+  EVENT_WRITE,
+  type ReadyEvent,
+  type WaitSet,
+} from "../../src/selectors.ts";
+import { allocate, check, errno, isOpenFd, libcPath } from "../libc.ts";
+import { type NativeMemory, openLibrary, platform } from "../runtime.ts";
+import { EBADF } from "./errno.ts";
+import { kernelTimeout, SelectorBase } from "./selector_base.ts";
+import { osError } from "../libc.ts";
+
+/** `struct pollfd` layout. */
+export const POLLFD_LAYOUT = {
+  size: 8,
+  fdOffset: 0,
+  eventsOffset: 4,
+  reventsOffset: 6,
+} as const;
+
+/** poll(2) flags (the same on Linux, macOS and the BSDs). */
+export const POLLIN = 0x001;
+/** Writable. */
+export const POLLOUT = 0x004;
+/** Error condition. */
+export const POLLERR = 0x008;
+/** Hang up. */
+export const POLLHUP = 0x010;
+/** The fd is not open. */
+export const POLLNVAL = 0x020;
+
+/** Whether poll(2) is available (every POSIX system). */
+export const pollAvailable: boolean = platform !== "win32";
+
+type PollSymbols = {
+  poll(fds: unknown, nfds: number, timeout: number): number;
+};
+let symbols: PollSymbols | undefined;
+function pollLib(): PollSymbols {
+  symbols ??= openLibrary(libcPath, {
+    poll: { parameters: ["pointer", "u64", "i32"], result: "i32" },
+  }).symbols as unknown as PollSymbols;
+  return symbols;
+}
+
+/** Converts EVENT_READ/EVENT_WRITE to poll(2) flags. */
+export function toPollEvents(events: number): number {
+  return ((events & EVENT_READ) ? POLLIN : 0) |
+    ((events & EVENT_WRITE) ? POLLOUT : 0);
+}
+
+/** A poll(2) selector. */
+export class PollSelector<T = unknown> extends SelectorBase<T> {
+  /** Backend name. */
+  static readonly backend = "poll";
+  /** Backend name. */
+  readonly name = "poll";
+  private fds: NativeMemory | undefined;
+  private fdsView: DataView | undefined;
+  private fdsCount = 0;
+  private fdsCapacity = 0;
+  private dirty = true;
+  private waitSetValue: WaitSet = { version: 0, targets: [] };
+  private waitSetStale = false;
+
+  /** Creates an empty poll set. */
+  constructor() {
+    super();
+    if (!pollAvailable) throw new Error("poll is not available here");
+    pollLib();
+  }
+
+  protected osRegister(fd: number, _events: number): void {
+    // poll(2) does not check fds at registration; we do, for a clear error.
+    if (!isOpenFd(fd)) throw osError(EBADF, "poll", `fd ${fd}`);
+    this.changed();
+  }
+
+  protected osModify(_fd: number, _events: number): void {
+    this.changed();
+  }
+
+  protected osUnregister(_fd: number): void {
+    this.changed();
+  }
+
+  protected osClose(): void {
+    this.fds?.free();
+    this.fds = undefined;
+  }
+
+  private changed(): void {
+    this.dirty = true;
+    this.waitSetStale = true;
+  }
+
+  /** Rebuilds the native pollfd array from the key map. */
+  private rebuild(): void {
+    const n = this.keys.size;
+    if (n > this.fdsCapacity || !this.fds) {
+      this.fds?.free();
+      this.fdsCapacity = Math.max(16, n * 2);
+      this.fds = allocate(this.fdsCapacity * POLLFD_LAYOUT.size);
+      this.fdsView = new DataView(this.fds.bytes.buffer);
+    }
+    const view = this.fdsView!;
+    let i = 0;
+    for (const key of this.keys.values()) {
+      const at = i * POLLFD_LAYOUT.size;
+      view.setInt32(at + POLLFD_LAYOUT.fdOffset, key.fd, true);
+      view.setInt16(
+        at + POLLFD_LAYOUT.eventsOffset,
+        toPollEvents(key.events),
+        true,
+      );
+      view.setInt16(at + POLLFD_LAYOUT.reventsOffset, 0, true);
+      i++;
+    }
+    this.fdsCount = n;
+    this.dirty = false;
+  }
+
+  select(timeoutMs: number | null): ReadyEvent<T>[] {
+    this.checkOpen();
+    if (this.dirty) this.rebuild();
+    const n = pollLib().poll(
+      this.fds!.pointer,
+      this.fdsCount,
+      kernelTimeout(timeoutMs),
+    );
+    if (n <= 0) {
+      if (n < 0 && errno() !== 4 /* EINTR */) check(n, "poll");
+      return [];
+    }
+    const ready: ReadyEvent<T>[] = [];
+    const view = this.fdsView!;
+    for (let i = 0, found = 0; i < this.fdsCount && found < n; i++) {
+      const at = i * POLLFD_LAYOUT.size;
+      const rev = view.getInt16(at + POLLFD_LAYOUT.reventsOffset, true);
+      if (rev === 0) continue;
+      found++;
+      const key = this.keys.get(
+        view.getInt32(at + POLLFD_LAYOUT.fdOffset, true),
+      );
+      if (!key) continue;
+      if (rev & POLLNVAL) {
+        ready.push([key, EVENT_INVALID]);
+        continue;
+      }
+      let mask = 0;
+      if (rev & (POLLIN | POLLERR | POLLHUP)) mask |= EVENT_READ;
+      if (rev & (POLLOUT | POLLERR | POLLHUP)) mask |= EVENT_WRITE;
+      mask &= key.events;
+      if (mask) ready.push([key, mask]);
+    }
+    return ready;
+  }
+
+  waitSet(): WaitSet {
+    if (this.waitSetStale) {
+      const targets: [number, number][] = [];
+      for (const key of this.keys.values()) targets.push([key.fd, key.events]);
+      this.waitSetValue = { version: this.waitSetValue.version + 1, targets };
+      this.waitSetStale = false;
+    }
+    return this.waitSetValue;
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * Waiting for the poller without blocking the JS thread.
+ *
+ * A {@link Waiter} runs `poll(2)` on a selector's {@link WaitSet} on another
+ * thread and resolves a promise when it returns; the JS thread then takes the
+ * events with `select(0)`. Meanwhile the host runtime's own event loop
+ * (timers, fetch, servers, promises) keeps running.
+ *
+ * - Deno: a `nonblocking` FFI call, which runs on Deno's blocking-call pool
+ *   and keeps the process alive while it is pending.
+ * - Bun: `nonblocking` is ignored, so a waiter Worker blocks in `poll(2)`
+ *   and reports through a SharedArrayBuffer and `Atomics.waitAsync`. The
+ *   Worker is referenced only while a wait is pending.
+ *
+ * Every poll also watches a private eventfd/pipe, the interrupt descriptor.
+ * `interrupt()` makes it readable so an in-flight poll returns at once; only
+ * the waiter drains it, after the poll has returned, so an interrupt can
+ * never be lost to a reader on another thread.
+ *
+ * Memory handed to the kernel comes from malloc and is freed only when no
+ * poll is in flight.
+ *
+ * @module
+ */
+import type { WaitSet } from "../src/selectors.ts";
+import { allocate, libcPath } from "./libc.ts";
+import { type NativeMemory, openLibrary, runtime } from "./runtime.ts";
+import { POLLFD_LAYOUT, POLLIN, toPollEvents } from "./sys/poll.ts";
+import { createWaker } from "./sys/wakers.ts";
+import type { Waker } from "../src/selectors.ts";
+
+/** Waits for readiness on another thread. */
+export interface Waiter {
+  /**
+   * Resolves when `set` has something ready, `timeoutMs` has passed
+   * (null: no limit), or {@link interrupt} was called.
+   */
+  wait(set: WaitSet, timeoutMs: number | null): Promise<void>;
+  /** Makes an in-flight wait return promptly. Safe at any time. */
+  interrupt(): void;
+  /** Resolves when no poll is in flight. */
+  settled(): Promise<void>;
+  /** Releases the thread and descriptors; no poll may be in flight. */
+  close(): void;
+}
+
+/** The pollfd array a waiter hands to the kernel: interrupt fd first. */
+class PollSet {
+  private memory: NativeMemory | undefined;
+  private version = -1;
+  /** Number of pollfd entries. */
+  count = 0;
+
+  constructor(private readonly interruptFd: number) {}
+
+  /** Fills the native array for `set` (only when it changed). */
+  load(set: WaitSet): NativeMemory {
+    if (this.memory && set.version === this.version) return this.memory;
+    const count = set.targets.length + 1;
+    if (!this.memory || this.memory.bytes.length < count * POLLFD_LAYOUT.size) {
+      this.memory?.free();
+      this.memory = allocate(Math.max(8, count * 2) * POLLFD_LAYOUT.size);
+    }
+    const view = new DataView(this.memory.bytes.buffer);
+    const put = (i: number, fd: number, events: number) => {
+      const at = i * POLLFD_LAYOUT.size;
+      view.setInt32(at + POLLFD_LAYOUT.fdOffset, fd, true);
+      view.setInt16(at + POLLFD_LAYOUT.eventsOffset, events, true);
+      view.setInt16(at + POLLFD_LAYOUT.reventsOffset, 0, true);
+    };
+    put(0, this.interruptFd, POLLIN);
+    set.targets.forEach(([fd, events], i) =>
+      put(i + 1, fd, toPollEvents(events))
+    );
+    this.count = count;
+    this.version = set.version;
+    return this.memory;
+  }
+
+  free(): void {
+    this.memory?.free();
+    this.memory = undefined;
+  }
+}
+
+function timeoutArg(timeoutMs: number | null): number {
+  if (timeoutMs === null) return -1;
+  return timeoutMs <= 0 ? 0 : Math.min(Math.ceil(timeoutMs), 0x7fffffff);
+}
+
+/** Deno: poll(2) as a nonblocking FFI call. */
+class DenoWaiter implements Waiter {
+  private readonly interruptWaker: Waker = createWaker();
+  private readonly pollSet = new PollSet(this.interruptWaker.fd);
+  private inflight: Promise<void> | null = null;
+  private interrupted = false;
+  private readonly poll: (p: unknown, n: number, t: number) => Promise<number>;
+  private readonly lib: { close(): void };
+
+  constructor() {
+    const lib = openLibrary(libcPath, {
+      // int poll(struct pollfd *fds, nfds_t nfds, int timeout);
+      poll: {
+        parameters: ["pointer", "u64", "i32"],
+        result: "i32",
+        nonblocking: true,
+      },
+    });
+    this.lib = lib;
+    this.poll = lib.symbols.poll as DenoWaiter["poll"];
+  }
+
+  async wait(set: WaitSet, timeoutMs: number | null): Promise<void> {
+    if (this.inflight) await this.inflight;
+    const memory = this.pollSet.load(set);
+    this.interrupted = false;
+    const call = this.poll(
+      memory.pointer,
+      this.pollSet.count,
+      timeoutArg(timeoutMs),
+    );
+    this.inflight = call.then(() => {
+      this.interruptWaker.drain();
+      this.inflight = null;
+    });
+    return this.inflight;
+  }
+
+  interrupt(): void {
+    if (this.inflight && !this.interrupted) {
+      this.interrupted = true;
+      this.interruptWaker.notify();
+    }
+  }
+
+  settled(): Promise<void> {
+    return this.inflight ?? Promise.resolve();
+  }
+
+  close(): void {
+    if (this.inflight) throw new Error("cannot close a waiter while it polls");
+    this.pollSet.free();
+    this.interruptWaker.close();
+    this.lib.close();
+  }
+}
+
+/** Control words shared with the waiter Worker. */
+const CTL = {
+  /** Main increments to post a poll request. */
+  request: 0,
+  /** Worker stores the request number it finished. */
+  done: 1,
+  /** Number of pollfd entries. */
+  count: 2,
+  /** Timeout in ms (-1: none). */
+  timeout: 3,
+  /** 1 asks the Worker to exit. */
+  exit: 4,
+  /** Worker sets 1 when it has exited its loop. */
+  exited: 5,
+  /** The interrupt descriptor. */
+  interruptFd: 6,
+  /** Float64 index (after the Int32 words) of the pollfd address. */
+  addressF64: 4,
+} as const;
+const CTL_BYTES = 64;
+
+interface WorkerLike {
+  postMessage(message: unknown): void;
+  terminate(): void;
+  ref?(): void;
+  unref?(): void;
+  addEventListener(type: string, listener: (e: unknown) => void): void;
+}
+
+/** Bun: a Worker blocked in poll(2), reporting through Atomics. */
+class WorkerWaiter implements Waiter {
+  private readonly interruptWaker: Waker = createWaker();
+  private readonly pollSet = new PollSet(this.interruptWaker.fd);
+  private readonly shared = new SharedArrayBuffer(CTL_BYTES);
+  private readonly ctl = new Int32Array(this.shared);
+  private readonly address = new Float64Array(this.shared);
+  private worker: WorkerLike | undefined;
+  private requests = 0;
+  private inflight: Promise<void> | null = null;
+  private interrupted = false;
+
+  private start(): WorkerLike {
+    const url = new URL("./waiter_worker.ts", import.meta.url);
+    const WorkerCtor = Reflect.get(globalThis, "Worker") as new (
+      url: URL,
+      options: unknown,
+    ) => WorkerLike;
+    const worker = new WorkerCtor(url, {
+      type: "module",
+      name: "aioloop-waiter",
+    });
+    worker.unref?.();
+    Atomics.store(this.ctl, CTL.interruptFd, this.interruptWaker.fd);
+    worker.postMessage(this.shared);
+    return worker;
+  }
+
+  async wait(set: WaitSet, timeoutMs: number | null): Promise<void> {
+    if (this.inflight) await this.inflight;
+    this.worker ??= this.start();
+    const memory = this.pollSet.load(set);
+    this.interrupted = false;
+    this.address[CTL.addressF64] = memory.address;
+    Atomics.store(this.ctl, CTL.count, this.pollSet.count);
+    Atomics.store(this.ctl, CTL.timeout, timeoutArg(timeoutMs));
+    const request = ++this.requests;
+    Atomics.store(this.ctl, CTL.request, request);
+    Atomics.notify(this.ctl, CTL.request);
+    this.worker.ref?.();
+    this.inflight = this.untilDone(request).then(() => {
+      this.worker?.unref?.();
+      this.inflight = null;
+    });
+    return this.inflight;
+  }
+
+  private async untilDone(request: number): Promise<void> {
+    for (;;) {
+      const done = Atomics.load(this.ctl, CTL.done);
+      if (done === request) return;
+      const result = Atomics.waitAsync(this.ctl, CTL.done, done);
+      if (result.async) await result.value;
+    }
+  }
+
+  interrupt(): void {
+    if (this.inflight && !this.interrupted) {
+      this.interrupted = true;
+      this.interruptWaker.notify();
+    }
+  }
+
+  settled(): Promise<void> {
+    return this.inflight ?? Promise.resolve();
+  }
+
+  close(): void {
+    if (this.inflight) throw new Error("cannot close a waiter while it polls");
+    if (this.worker) {
+      Atomics.store(this.ctl, CTL.exit, 1);
+      Atomics.notify(this.ctl, CTL.request);
+      // The Worker leaves its loop within microseconds; it touches none of
+      // our descriptors after it sees `exit`.
+      Atomics.wait(this.ctl, CTL.exited, 0, 1000);
+      this.worker.terminate();
+      this.worker = undefined;
+    }
+    this.pollSet.free();
+    this.interruptWaker.close();
+  }
+}
+
+/** The waiter for this runtime. */
+export function createWaiter(): Waiter {
+  return runtime === "deno" ? new DenoWaiter() : new WorkerWaiter();
+}
+
+export { CTL as WAITER_CTL };

@@ -1,0 +1,125 @@
+/**
+ * The selector interface (CPython's `selectors.py`, minus the OS classes).
+ *
+ * A selector watches file descriptors for readiness, level-triggered. The
+ * OS-specific classes live in `ffi/sys/` and implement {@link Selector};
+ * the loop above knows only this interface.
+ *
+ * @module
+ */
+
+/** The descriptor is readable. */
+export const EVENT_READ = 1;
+/** The descriptor is writable. */
+export const EVENT_WRITE = 2;
+/**
+ * The descriptor was closed while registered (poll's POLLNVAL): the
+ * selector reports it once; the loop drops the registration.
+ */
+export const EVENT_INVALID = 4;
+
+/** A file descriptor, or an object that has one. */
+export type FileLike = number | { fileno(): number };
+
+/** A registration: the descriptor, its events mask and attached data. */
+export interface SelectorKey<T = unknown> {
+  /** The object that was registered. */
+  readonly fileobj: FileLike;
+  /** Its file descriptor. */
+  readonly fd: number;
+  /** The watched events (EVENT_READ | EVENT_WRITE). */
+  readonly events: number;
+  /** Data attached by the caller. */
+  readonly data: T;
+}
+
+/** One ready registration and the events that are ready on it. */
+export type ReadyEvent<T = unknown> = readonly [SelectorKey<T>, number];
+
+/**
+ * What another thread may block on (with `poll(2)`) until the selector has
+ * something ready, without taking events from it: pairs of fd and events.
+ * `version` changes whenever the list does.
+ */
+export interface WaitSet {
+  /** Increases whenever `targets` changes. */
+  readonly version: number;
+  /** Descriptors and EVENT_READ/EVENT_WRITE masks to poll. */
+  readonly targets: ReadonlyArray<readonly [number, number]>;
+}
+
+/** An OS readiness poller (epoll, kqueue, poll, ...). */
+export interface Selector<T = unknown> {
+  /** The backend's name: "epoll", "poll", ... */
+  readonly name: string;
+  /** Starts watching `fileobj` for `events`. Throws if already registered. */
+  register(fileobj: FileLike, events: number, data: T): SelectorKey<T>;
+  /** Stops watching `fileobj`; returns its key. Throws if not registered. */
+  unregister(fileobj: FileLike): SelectorKey<T>;
+  /** Changes the events or data of a registration. */
+  modify(fileobj: FileLike, events: number, data: T): SelectorKey<T>;
+  /**
+   * Waits up to `timeoutMs` (0: poll and return; null: no limit) and returns
+   * the ready registrations. Blocks the calling thread while it waits.
+   */
+  select(timeoutMs: number | null): ReadyEvent<T>[];
+  /** The key of a registered descriptor, or undefined. */
+  get(fileobj: FileLike): SelectorKey<T> | undefined;
+  /** All registrations, by fd. */
+  getMap(): ReadonlyMap<number, SelectorKey<T>>;
+  /** What another thread polls to learn that `select(0)` has work. */
+  waitSet(): WaitSet;
+  /** Releases the OS resources. Idempotent. */
+  close(): void;
+}
+
+/** A way to wake the loop's poller from any thread. */
+export interface Waker {
+  /** The descriptor the selector watches for reading. */
+  readonly fd: number;
+  /** Makes `fd` readable. Safe to call often; never throws. */
+  notify(): void;
+  /** Consumes pending notifications. */
+  drain(): void;
+  /** Closes the descriptors. Idempotent. */
+  close(): void;
+}
+
+/** A constructor of a selector backend. */
+export interface SelectorClass {
+  /** Creates a selector. */
+  new (): Selector;
+  /** The backend's name. */
+  readonly backend: string;
+}
+
+/**
+ * The fd of a file-like object (CPython's `_fileobj_to_fd`): an integer, or
+ * an object with `fileno()`. Throws TypeError for other objects and
+ * RangeError for negative or non-integer descriptors.
+ */
+export function fileobjToFd(fileobj: FileLike): number {
+  let fd: unknown = fileobj;
+  if (typeof fileobj !== "number") {
+    const fileno = fileobj !== null && typeof fileobj === "object"
+      ? (fileobj as { fileno?: unknown }).fileno
+      : undefined;
+    if (typeof fileno !== "function") {
+      throw new TypeError(`Invalid file object: ${describe(fileobj)}`);
+    }
+    fd = fileno.call(fileobj);
+  }
+  if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0) {
+    throw new RangeError(`Invalid file descriptor: ${describe(fd)}`);
+  }
+  return fd;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return `'${value}'`;
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

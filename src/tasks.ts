@@ -1,0 +1,473 @@
+/**
+ * Task (asyncio.Task) and the helpers built on futures: {@link sleep},
+ * {@link gather}, {@link waitFor}, {@link shield}, {@link ensureFuture},
+ * {@link currentTask}, {@link allTasks}.
+ *
+ * A Task runs an async function on the loop. Its first step is a loop
+ * callback; after that the function runs as native code, resumed by the
+ * runtime when what it awaits settles. When it awaits a loop Future, the
+ * task records it, so `cancel()` cancels that future and the `await` throws
+ * CancelledError there. A cancel that arrives while the function awaits
+ * something else (a native promise) is delivered at its next await of a
+ * loop Future, or when it returns; `task.signal` aborts at once, for APIs
+ * that take an AbortSignal.
+ *
+ * @module
+ */
+import {
+  type Context,
+  copyContext,
+  currentFrame,
+  NO_CONTEXT,
+  runInFrame,
+} from "./context.ts";
+import {
+  type AbstractEventLoop,
+  callbackName,
+  type Coroutine,
+  getEventLoop,
+  getRunningLoop,
+  type TaskOptions,
+  withContext,
+} from "./events.ts";
+import { CancelledError, FatalError, TimeoutError } from "./exceptions.ts";
+import {
+  type AwaitingTask,
+  Future,
+  isFuture,
+  setResultUnlessCancelled,
+} from "./futures.ts";
+
+const liveTasks = new WeakMap<AbstractEventLoop, Set<Task<unknown>>>();
+let taskCounter = 0;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+/** Options of the Task constructor. */
+export interface TaskConstructorOptions extends TaskOptions {
+  /** The loop (default: the current loop). */
+  loop?: AbstractEventLoop;
+}
+
+/** Runs an async function (or awaits a promise) on the loop. */
+export class Task<T = unknown> extends Future<T> implements AwaitingTask {
+  /** @internal */
+  _futWaiter: Future<unknown> | null = null;
+  /** @internal */
+  _mustCancel = false;
+  private readonly _coro: Coroutine<T>;
+  private _name: string;
+  private readonly _context: Context;
+  private _numCancelsRequested = 0;
+  private _abort: AbortController | null = null;
+
+  /**
+   * Creates the task and schedules its first step. `coro` is an async
+   * function (run lazily, like a coroutine) or a promise (already running).
+   */
+  constructor(coro: Coroutine<T>, options: TaskConstructorOptions = {}) {
+    super(options.loop ?? getEventLoop());
+    if (typeof coro !== "function" && !isThenable(coro)) {
+      throw new TypeError(`a coroutine was expected, got ${String(coro)}`);
+    }
+    this._coro = coro;
+    this._name = options.name !== undefined
+      ? String(options.name)
+      : `Task-${++taskCounter}`;
+    this._context = options.context ?? copyContext();
+    this._loop.callSoon(() => this._step(), withContext(NO_CONTEXT));
+    let tasks = liveTasks.get(this._loop);
+    if (!tasks) liveTasks.set(this._loop, tasks = new Set());
+    tasks.add(this as Task<unknown>);
+  }
+
+  /** The task's name. */
+  getName(): string {
+    return this._name;
+  }
+
+  /** Renames the task. */
+  setName(name: unknown): void {
+    this._name = String(name);
+  }
+
+  /** The function or promise the task runs. */
+  getCoro(): Coroutine<T> {
+    return this._coro;
+  }
+
+  /** The context the task's code runs in. */
+  getContext(): Context {
+    return this._context;
+  }
+
+  /** An AbortSignal that aborts when the task is cancelled. */
+  get signal(): AbortSignal {
+    if (this._abort === null) {
+      this._abort = new AbortController();
+      if (this._numCancelsRequested > 0 || this.cancelled()) {
+        this._abort.abort(new CancelledError(this._cancelMessage));
+      }
+    }
+    return this._abort.signal;
+  }
+
+  /** Tasks cannot be resolved from outside (RuntimeError). */
+  override setResult(_result: T): void {
+    throw new Error("Task does not support setResult operation");
+  }
+
+  /** Tasks cannot be failed from outside (RuntimeError). */
+  override setException(_exception: unknown): void {
+    throw new Error("Task does not support setException operation");
+  }
+
+  /**
+   * Requests cancellation: the await the task is suspended in throws
+   * CancelledError. Returns false if the task is already done.
+   */
+  override cancel(msg?: string): boolean {
+    if (this.done()) return false;
+    this._numCancelsRequested++;
+    this._abort?.abort(new CancelledError(msg));
+    if (this._futWaiter !== null && this._futWaiter.cancel(msg)) {
+      // The await of _futWaiter throws CancelledError.
+      return true;
+    }
+    this._mustCancel = true;
+    this._cancelMessage = msg;
+    return true;
+  }
+
+  /** How many cancel requests are pending. */
+  cancelling(): number {
+    return this._numCancelsRequested;
+  }
+
+  /** Withdraws one cancel request; returns the remaining count. */
+  uncancel(): number {
+    if (this._numCancelsRequested > 0) {
+      this._numCancelsRequested--;
+      if (this._numCancelsRequested === 0) this._mustCancel = false;
+    }
+    return this._numCancelsRequested;
+  }
+
+  /** @internal The cancel to throw at the task's next await. */
+  _deliverCancel(): CancelledError {
+    this._mustCancel = false;
+    return new CancelledError(this._cancelMessage);
+  }
+
+  private _step(): void {
+    if (this.done()) return;
+    if (this._mustCancel) {
+      // Cancelled before it started: the function never runs.
+      this._mustCancel = false;
+      this._finishCancelled(this._cancelMessage);
+      return;
+    }
+    let out: unknown;
+    const coro = this._coro;
+    try {
+      out = runInFrame(
+        { ctx: this._context, task: this },
+        () => typeof coro === "function" ? coro() : coro,
+      );
+    } catch (exc) {
+      this._finishWithError(exc);
+      return;
+    }
+    if (isThenable(out)) {
+      out.then(
+        (value) => this._finish(value as T),
+        (exc) => this._finishWithError(exc),
+      );
+    } else {
+      this._finish(out as T);
+    }
+  }
+
+  private _finish(value: T): void {
+    if (this.done()) return;
+    if (this._mustCancel) {
+      // Cancelled right before the function returned.
+      this._mustCancel = false;
+      this._finishCancelled(this._cancelMessage);
+      return;
+    }
+    this._forget();
+    this._setResult(value);
+  }
+
+  private _finishWithError(exc: unknown): void {
+    if (this.done()) return;
+    if (exc instanceof CancelledError) {
+      this._finishCancelled(exc.message || undefined, exc);
+      return;
+    }
+    this._forget();
+    this._setException(exc);
+    if (exc instanceof FatalError) this._loop._fatal(exc);
+  }
+
+  private _finishCancelled(msg?: string, exc?: CancelledError): void {
+    this._forget();
+    if (exc) this._cancelledExc = exc;
+    super.cancel(msg);
+  }
+
+  private _forget(): void {
+    liveTasks.get(this._loop)?.delete(this as Task<unknown>);
+  }
+
+  protected override _reprInfo(): string[] {
+    const info = super._reprInfo();
+    if (this._mustCancel) info[0] = "cancelling";
+    info.splice(1, 0, `name='${this._name}'`);
+    const coro = this._coro;
+    info.splice(
+      2,
+      0,
+      `coro=<${typeof coro === "function" ? callbackName(coro) : "promise"}()>`,
+    );
+    if (this._futWaiter) info.push(`wait_for=${this._futWaiter}`);
+    return info;
+  }
+}
+
+/** The task whose code is running (in `loop`, default: the running loop). */
+export function currentTask(loop?: AbstractEventLoop): Task<unknown> | null {
+  const target = loop ?? getRunningLoop();
+  const task = currentFrame()?.task;
+  if (task instanceof Task && task.getLoop() === target && !task.done()) {
+    return task;
+  }
+  return null;
+}
+
+/** The tasks of `loop` (default: the running loop) that are not done. */
+export function allTasks(loop?: AbstractEventLoop): Set<Task<unknown>> {
+  const target = loop ?? getRunningLoop();
+  return new Set(
+    [...(liveTasks.get(target) ?? [])].filter((t) => !t.done()),
+  );
+}
+
+/** Something that can become a Future. */
+export type Awaitable<T> =
+  | Future<T>
+  | PromiseLike<T>
+  | (() => PromiseLike<T> | T);
+
+/**
+ * A Future for `aw`: a Future as it is, a promise or async function wrapped
+ * in a Task. TypeError for anything else; RangeError for a future of another
+ * loop.
+ */
+export function ensureFuture<T>(
+  aw: Awaitable<T>,
+  loop?: AbstractEventLoop,
+): Future<T> {
+  if (isFuture(aw)) {
+    if (loop !== undefined && aw.getLoop() !== loop) {
+      throw new RangeError(
+        "The future belongs to a different loop than the one specified as the loop argument",
+      );
+    }
+    return aw as Future<T>;
+  }
+  if (typeof aw === "function" || isThenable(aw)) {
+    const target = loop ?? getEventLoop();
+    return target.createTask(aw as Coroutine<T>) as Future<T>;
+  }
+  throw new TypeError(
+    "An asyncio.Future, a coroutine or an awaitable is required",
+  );
+}
+
+/**
+ * A future that resolves with `result` after `delay` ms, on the running
+ * loop. `sleep(0)` resolves in the next iteration.
+ */
+export function sleep<T = undefined>(delay: number, result?: T): Future<T> {
+  if (typeof delay !== "number" || Number.isNaN(delay)) {
+    throw new TypeError(`delay must be a number, got ${String(delay)}`);
+  }
+  const loop = getRunningLoop();
+  const fut = loop.createFuture() as Future<T>;
+  const timer = delay <= 0
+    ? loop.callSoon(
+      setResultUnlessCancelled,
+      fut,
+      result,
+      withContext(NO_CONTEXT),
+    )
+    : loop.callLater(
+      delay,
+      setResultUnlessCancelled,
+      fut,
+      result,
+      withContext(NO_CONTEXT),
+    );
+  fut._addCallback(() => timer.cancel(), NO_CONTEXT);
+  return fut;
+}
+
+/** Options of {@link gather}. */
+export interface GatherOptions {
+  /** Return errors as results instead of failing on the first one. */
+  returnExceptions?: boolean;
+}
+
+/** The future gather() returns; cancelling it cancels its children. */
+class GatheringFuture<T> extends Future<T> {
+  constructor(
+    private readonly children: Future<unknown>[],
+    loop: AbstractEventLoop,
+  ) {
+    super(loop);
+  }
+
+  override cancel(msg?: string): boolean {
+    if (this.done()) return false;
+    let any = false;
+    for (const child of this.children) if (child.cancel(msg)) any = true;
+    if (!any) return super.cancel(msg);
+    // Children report their cancellation; the outcome follows from them.
+    this._cancelRequested = msg ?? "";
+    return true;
+  }
+
+  /** @internal set when cancel() reached a child. */
+  _cancelRequested: string | null = null;
+}
+
+/**
+ * Runs awaitables concurrently and resolves with their results in order
+ * (asyncio.gather). `gather(a, b)` or `gather([a, b], { returnExceptions })`.
+ */
+export function gather<T extends unknown[] = unknown[]>(
+  ...args: unknown[]
+): Future<T> {
+  let items: unknown[] = args;
+  let options: GatherOptions = {};
+  if (args.length >= 1 && Array.isArray(args[0]) && args.length <= 2) {
+    items = args[0];
+    options = (args[1] as GatherOptions | undefined) ?? {};
+  }
+  const returnExceptions = options.returnExceptions ?? false;
+  const loop = getEventLoop();
+  const children = items.map((aw) =>
+    ensureFuture(aw as Awaitable<unknown>, loop)
+  );
+  const outer = new GatheringFuture<T>(children, loop);
+  if (children.length === 0) {
+    outer.setResult([] as unknown as T);
+    return outer;
+  }
+  let pending = children.length;
+  const onChildDone = (child: Future<unknown>) => {
+    pending--;
+    if (outer.done()) {
+      if (!child.cancelled()) child.exception(); // mark as retrieved
+      return;
+    }
+    if (!returnExceptions) {
+      if (child.cancelled()) {
+        outer.setException(child._makeCancelledError());
+        return;
+      }
+      const exc = child.exception();
+      if (exc !== null) {
+        outer.setException(exc);
+        return;
+      }
+    }
+    if (pending > 0) return;
+    const results = children.map((c) => {
+      if (c.cancelled()) return c._makeCancelledError();
+      const exc = c.exception();
+      return exc !== null ? exc : c.result();
+    });
+    if (outer._cancelRequested !== null) {
+      // asyncio: a gather that was cancelled ends cancelled, even if the
+      // children swallowed their cancellation.
+      Future.prototype.cancel.call(outer, outer._cancelRequested || undefined);
+      return;
+    }
+    outer.setResult(results as T);
+  };
+  for (const child of children) child._addCallback(onChildDone, NO_CONTEXT);
+  return outer;
+}
+
+/**
+ * Waits for `aw` at most `timeout` ms (null: no limit). On timeout, `aw` is
+ * cancelled and the future fails with TimeoutError.
+ */
+export function waitFor<T>(
+  aw: Awaitable<T>,
+  timeout: number | null,
+): Future<T> {
+  const loop = getRunningLoop();
+  const inner = ensureFuture(aw, loop);
+  if (timeout === null) return inner;
+  if (typeof timeout !== "number" || Number.isNaN(timeout)) {
+    throw new TypeError(
+      `timeout must be a number or null, got ${String(timeout)}`,
+    );
+  }
+  const outer = loop.createFuture() as Future<T>;
+  let timedOut = false;
+  const timer = loop.callLater(timeout, () => {
+    timedOut = true;
+    inner.cancel();
+  }, withContext(NO_CONTEXT));
+  inner._addCallback(() => {
+    timer.cancel();
+    if (outer.done()) return;
+    if (inner.cancelled()) {
+      if (timedOut) outer.setException(new TimeoutError());
+      else outer.cancel();
+      return;
+    }
+    const exc = inner.exception();
+    if (exc !== null) outer.setException(exc);
+    else outer.setResult(inner.result());
+  }, NO_CONTEXT);
+  outer._addCallback(() => {
+    if (outer.cancelled()) {
+      timer.cancel();
+      inner.cancel();
+    }
+  }, NO_CONTEXT);
+  return outer;
+}
+
+/**
+ * Protects `aw` from cancellation: cancelling the returned future does not
+ * cancel `aw` (asyncio.shield).
+ */
+export function shield<T>(aw: Awaitable<T>): Future<T> {
+  const inner = ensureFuture(aw);
+  if (inner.done()) return inner;
+  const outer = new Future<T>(inner.getLoop());
+  inner._addCallback(() => {
+    if (outer.cancelled()) {
+      if (!inner.cancelled()) inner.exception();
+      return;
+    }
+    if (inner.cancelled()) outer.cancel();
+    else {
+      const exc = inner.exception();
+      if (exc !== null) outer.setException(exc);
+      else outer.setResult(inner.result());
+    }
+  }, NO_CONTEXT);
+  return outer;
+}
