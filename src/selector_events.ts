@@ -136,12 +136,28 @@ export class SelectorEventLoop extends BaseEventLoop {
 
   private _readFromSelf(): void {
     this._waker.drain();
+    this._takeRemoteCalls();
+  }
+
+  /** Queues the calls other threads made, in their order. */
+  private _takeRemoteCalls(): void {
     Atomics.store(this._pendingWord, 0, 0);
     for (const queue of this._remotes) {
       for (const args of queue.drain()) {
         this._callSoon(queue.callback, [...args, withContext(NO_CONTEXT)]);
       }
     }
+  }
+
+  /**
+   * Schedules `callback(...args)`. Calls that other threads made before
+   * this one (RemoteCallback) are queued first, so they keep their order.
+   */
+  override callSoon(callback: Callback, ...args: unknown[]): Handle {
+    if (Atomics.load(this._pendingWord, 0) !== 0 && !this.isClosed()) {
+      this._takeRemoteCalls();
+    }
+    return super.callSoon(callback, ...args);
   }
 
   /**

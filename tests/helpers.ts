@@ -1,0 +1,83 @@
+// Shared test helpers: a loop on the selector chosen by AIOLOOP_SELECTOR,
+// fd counting, and a log capture.
+import {
+  DefaultEventLoopPolicy,
+  type Logger,
+  SelectorEventLoop,
+  setLogger,
+} from "../mod.ts";
+import { readdirSync } from "node:fs";
+
+/** The selector class every test uses (AIOLOOP_SELECTOR or the default). */
+export const policy: DefaultEventLoopPolicy = new DefaultEventLoopPolicy();
+
+/** A new loop over the selector under test. */
+export function newLoop(): SelectorEventLoop {
+  return new SelectorEventLoop(new policy.selectorClass());
+}
+
+/** Runs `main` on a new loop until complete, then closes the loop. */
+export async function runLoop<T>(
+  main: () => Promise<T>,
+  loop: SelectorEventLoop = newLoop(),
+): Promise<T> {
+  try {
+    return await loop.runUntilComplete(main);
+  } finally {
+    loop.close();
+  }
+}
+
+/** The open fds of this process (Linux: /proc/self/fd). */
+export function openFds(): Set<string> {
+  return new Set(readdirSync("/proc/self/fd"));
+}
+
+/** Captures what the loop logs while `fn` runs. */
+export async function captureLog<T>(
+  fn: () => Promise<T> | T,
+): Promise<{ result: T; errors: [string, unknown][]; warnings: string[] }> {
+  const errors: [string, unknown][] = [];
+  const warnings: string[] = [];
+  const capture: Logger = {
+    error: (m, e) => errors.push([m, e]),
+    warning: (m) => warnings.push(m),
+  };
+  const old = setLogger(capture);
+  try {
+    const result = await fn();
+    return { result, errors, warnings };
+  } finally {
+    setLogger(old);
+  }
+}
+
+/**
+ * Asserts that no fd is open now that was not open in `before` (fds that
+ * the runtime closed meanwhile are fine). Retries for up to `ms`, since
+ * runtimes release Worker resources asynchronously.
+ */
+export async function assertNoNewFds(
+  before: Set<string>,
+  ms = 2000,
+): Promise<void> {
+  const deadline = performance.now() + ms;
+  let extra: string[] = [];
+  for (;;) {
+    const now = openFds();
+    extra = [...now].filter((fd) => !before.has(fd));
+    if (extra.length === 0 || performance.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (extra.length > 0) {
+    const { readlinkSync } = await import("node:fs");
+    const what = extra.map((fd) => {
+      try {
+        return `${fd} -> ${readlinkSync(`/proc/self/fd/${fd}`)}`;
+      } catch {
+        return fd;
+      }
+    });
+    throw new Error(`leaked fds: ${what.join(", ")}`);
+  }
+}
