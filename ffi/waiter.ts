@@ -88,46 +88,50 @@ function timeoutArg(timeoutMs: number | null): number {
   return timeoutMs <= 0 ? 0 : Math.min(Math.ceil(timeoutMs), 0x7fffffff);
 }
 
-/** Deno: poll(2) as a nonblocking FFI call. */
-class DenoWaiter implements Waiter {
-  private readonly interruptWaker: Waker = createWaker();
+/**
+ * What both waiters share: the pollfd array, the interrupt descriptor, and
+ * one poll in flight at a time. A wait asked for while a poll is still in
+ * flight starts when that one returns, unless `interrupt()` came in between
+ * (the loop no longer wants it).
+ */
+abstract class PollingWaiter implements Waiter {
+  protected readonly interruptWaker: Waker = createWaker();
   private readonly pollSet = new PollSet(this.interruptWaker.fd);
   private inflight: Promise<void> | null = null;
   private interrupted = false;
-  private readonly poll: (p: unknown, n: number, t: number) => Promise<number>;
-  private readonly lib: { close(): void };
+  private requests = 0;
+  private abandoned = 0;
 
-  constructor() {
-    const lib = openLibrary(libcPath, {
-      // int poll(struct pollfd *fds, nfds_t nfds, int timeout);
-      poll: {
-        parameters: ["pointer", "u64", "i32"],
-        result: "i32",
-        nonblocking: true,
-      },
-    });
-    this.lib = lib;
-    this.poll = lib.symbols.poll as DenoWaiter["poll"];
+  /** Runs poll(2) on `count` pollfds at `memory`; drains the interrupt fd. */
+  protected abstract poll(
+    memory: NativeMemory,
+    count: number,
+    timeout: number,
+  ): Promise<void>;
+
+  wait(set: WaitSet, timeoutMs: number | null): Promise<void> {
+    const request = ++this.requests;
+    if (this.inflight === null) return this.start(set, timeoutMs);
+    return this.inflight.then(() =>
+      request > this.abandoned && this.inflight === null
+        ? this.start(set, timeoutMs)
+        : undefined
+    );
   }
 
-  async wait(set: WaitSet, timeoutMs: number | null): Promise<void> {
-    if (this.inflight) await this.inflight;
+  private start(set: WaitSet, timeoutMs: number | null): Promise<void> {
     const memory = this.pollSet.load(set);
     this.interrupted = false;
-    const call = this.poll(
-      memory.pointer,
-      this.pollSet.count,
-      timeoutArg(timeoutMs),
-    );
-    this.inflight = call.then(() => {
-      this.interruptWaker.drain();
-      this.inflight = null;
-    });
+    this.inflight = this.poll(memory, this.pollSet.count, timeoutArg(timeoutMs))
+      .finally(() => {
+        this.inflight = null;
+      });
     return this.inflight;
   }
 
   interrupt(): void {
-    if (this.inflight && !this.interrupted) {
+    this.abandoned = this.requests;
+    if (this.inflight !== null && !this.interrupted) {
       this.interrupted = true;
       this.interruptWaker.notify();
     }
@@ -139,8 +143,36 @@ class DenoWaiter implements Waiter {
 
   close(): void {
     if (this.inflight) throw new Error("cannot close a waiter while it polls");
+    this.release();
     this.pollSet.free();
     this.interruptWaker.close();
+  }
+
+  /** Releases what the subclass holds (its thread, its library). */
+  protected abstract release(): void;
+}
+
+/** Deno: poll(2) as a nonblocking FFI call. */
+class DenoWaiter extends PollingWaiter {
+  private readonly lib = openLibrary(libcPath, {
+    // int poll(struct pollfd *fds, nfds_t nfds, int timeout);
+    poll: {
+      parameters: ["pointer", "u64", "i32"],
+      result: "i32",
+      nonblocking: true,
+    },
+  });
+
+  protected async poll(
+    memory: NativeMemory,
+    count: number,
+    timeout: number,
+  ): Promise<void> {
+    await this.lib.symbols.poll(memory.pointer, count, timeout);
+    this.interruptWaker.drain();
+  }
+
+  protected release(): void {
     this.lib.close();
   }
 }
@@ -175,18 +207,14 @@ interface WorkerLike {
 }
 
 /** Bun: a Worker blocked in poll(2), reporting through Atomics. */
-class WorkerWaiter implements Waiter {
-  private readonly interruptWaker: Waker = createWaker();
-  private readonly pollSet = new PollSet(this.interruptWaker.fd);
+class WorkerWaiter extends PollingWaiter {
   private readonly shared = new SharedArrayBuffer(CTL_BYTES);
   private readonly ctl = new Int32Array(this.shared);
   private readonly address = new Float64Array(this.shared);
   private worker: WorkerLike | undefined;
-  private requests = 0;
-  private inflight: Promise<void> | null = null;
-  private interrupted = false;
+  private requestNumber = 0;
 
-  private start(): WorkerLike {
+  private startWorker(): WorkerLike {
     const url = new URL("./waiter_worker.ts", import.meta.url);
     const WorkerCtor = Reflect.get(globalThis, "Worker") as new (
       url: URL,
@@ -202,58 +230,44 @@ class WorkerWaiter implements Waiter {
     return worker;
   }
 
-  async wait(set: WaitSet, timeoutMs: number | null): Promise<void> {
-    if (this.inflight) await this.inflight;
-    this.worker ??= this.start();
-    const memory = this.pollSet.load(set);
-    this.interrupted = false;
+  protected async poll(
+    memory: NativeMemory,
+    count: number,
+    timeout: number,
+  ): Promise<void> {
+    const worker = this.worker ??= this.startWorker();
     this.address[CTL.addressF64] = memory.address;
-    Atomics.store(this.ctl, CTL.count, this.pollSet.count);
-    Atomics.store(this.ctl, CTL.timeout, timeoutArg(timeoutMs));
-    const request = ++this.requests;
+    Atomics.store(this.ctl, CTL.count, count);
+    Atomics.store(this.ctl, CTL.timeout, timeout);
+    const request = ++this.requestNumber;
     Atomics.store(this.ctl, CTL.request, request);
     Atomics.notify(this.ctl, CTL.request);
-    this.worker.ref?.();
-    this.inflight = this.untilDone(request).then(() => {
-      this.worker?.unref?.();
-      this.inflight = null;
-    });
-    return this.inflight;
-  }
-
-  private async untilDone(request: number): Promise<void> {
-    for (;;) {
-      const done = Atomics.load(this.ctl, CTL.done);
-      if (done === request) return;
-      const result = Atomics.waitAsync(this.ctl, CTL.done, done);
-      if (result.async) await result.value;
+    // Referenced only while it polls: an idle loop never keeps Bun alive.
+    worker.ref?.();
+    try {
+      for (;;) {
+        const done = Atomics.load(this.ctl, CTL.done);
+        if (done === request) return;
+        const result = Atomics.waitAsync(this.ctl, CTL.done, done);
+        if (result.async) await result.value;
+      }
+    } finally {
+      worker.unref?.();
     }
   }
 
-  interrupt(): void {
-    if (this.inflight && !this.interrupted) {
-      this.interrupted = true;
-      this.interruptWaker.notify();
-    }
-  }
-
-  settled(): Promise<void> {
-    return this.inflight ?? Promise.resolve();
-  }
-
-  close(): void {
-    if (this.inflight) throw new Error("cannot close a waiter while it polls");
-    if (this.worker) {
-      Atomics.store(this.ctl, CTL.exit, 1);
-      Atomics.notify(this.ctl, CTL.request);
-      // The Worker leaves its loop within microseconds; it touches none of
-      // our descriptors after it sees `exit`.
-      Atomics.wait(this.ctl, CTL.exited, 0, 1000);
-      this.worker.terminate();
-      this.worker = undefined;
-    }
-    this.pollSet.free();
-    this.interruptWaker.close();
+  protected release(): void {
+    if (!this.worker) return;
+    Atomics.store(this.ctl, CTL.exit, 1);
+    // Change the word the Worker waits on, so that a Worker that has not
+    // reached Atomics.wait yet does not sleep through the notify.
+    Atomics.add(this.ctl, CTL.request, 1);
+    Atomics.notify(this.ctl, CTL.request);
+    // The Worker leaves its loop within microseconds; it touches none of
+    // our descriptors after it sees `exit`.
+    Atomics.wait(this.ctl, CTL.exited, 0, 1000);
+    this.worker.terminate();
+    this.worker = undefined;
   }
 }
 

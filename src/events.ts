@@ -11,6 +11,8 @@
 import { captureContext, Context, runInContext } from "./context.ts";
 import { FatalError, NotImplementedError, RuntimeError } from "./exceptions.ts";
 import type { FileLike } from "./selectors.ts";
+import type { Future } from "./futures.ts";
+import type { Task } from "./tasks.ts";
 import { isMainThread, threadId } from "node:worker_threads";
 
 /** Any function the loop may call. */
@@ -351,7 +353,7 @@ export type TaskFactory = (
   loop: AbstractEventLoop,
   coro: Coroutine<unknown>,
   options?: TaskOptions,
-) => PromiseLike<unknown>;
+) => Task<unknown>;
 
 function notImplemented(name: string): never {
   throw new NotImplementedError(`${name}() is not implemented by this loop`);
@@ -433,14 +435,14 @@ export abstract class AbstractEventLoop {
     return notImplemented("time");
   }
   /** Creates a Future attached to this loop. */
-  createFuture(): PromiseLike<unknown> {
+  createFuture<T = unknown>(): Future<T> {
     return notImplemented("createFuture");
   }
   /** Wraps `coro` in a Task scheduled on this loop. */
   createTask<T>(
     _coro: Coroutine<T>,
     _options?: TaskOptions,
-  ): PromiseLike<T> {
+  ): Task<T> {
     return notImplemented("createTask");
   }
 

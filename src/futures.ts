@@ -64,7 +64,7 @@ export function isFuture(value: unknown): value is Future<unknown> {
 }
 
 /** A result that will be set later; `await` it. */
-export class Future<T = unknown> implements PromiseLike<T> {
+export class Future<T = unknown> implements Promise<T> {
   /** @internal */
   _state = PENDING;
   /** @internal */
@@ -285,6 +285,11 @@ export class Future<T = unknown> implements PromiseLike<T> {
   /** `<Future pending>`, `<Future finished result=1>`, ... */
   toString(): string {
     return `<${this.constructor.name} ${this._reprInfo().join(" ")}>`;
+  }
+
+  /** Makes futures usable where a Promise is expected. */
+  get [Symbol.toStringTag](): string {
+    return this.constructor.name;
   }
 
   /** @internal */

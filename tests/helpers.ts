@@ -18,7 +18,7 @@ export function newLoop(): SelectorEventLoop {
 
 /** Runs `main` on a new loop until complete, then closes the loop. */
 export async function runLoop<T>(
-  main: () => Promise<T>,
+  main: () => PromiseLike<T> | T,
   loop: SelectorEventLoop = newLoop(),
 ): Promise<T> {
   try {

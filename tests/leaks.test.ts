@@ -1,0 +1,92 @@
+// Nothing outlives loop.close(): no fd, no Worker, no thread. Counts
+// /proc/self/fd and /proc/self/task before and after.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { assertNoNewFds, newLoop, openFds } from "./helpers.ts";
+import { closeAll, pipe, readStr, writeStr } from "./sys.ts";
+import { sleep } from "../mod.ts";
+
+function threads(): number {
+  return readdirSync("/proc/self/task").length;
+}
+
+async function settleThreads(atMost: number, ms = 3000): Promise<number> {
+  const deadline = performance.now() + ms;
+  let now = threads();
+  while (now > atMost && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 25));
+    now = threads();
+  }
+  return now;
+}
+
+describe("no leaks after close()", () => {
+  it("20 loops that waited, watched a pipe and ran timers leave no fd", async () => {
+    // Warm the runtime up (its own lazily opened fds and threads).
+    const warm = newLoop();
+    await warm.runUntilComplete(() => sleep(5));
+    warm.close();
+    const before = openFds();
+    for (let i = 0; i < 20; i++) {
+      const loop = newLoop();
+      const [r, w] = pipe();
+      let got = "";
+      loop.addReader(r, () => {
+        got = readStr(r) ?? "";
+        loop.removeReader(r);
+        loop.stop();
+      });
+      loop.callLater(3, () => writeStr(w, `round ${i}`));
+      await loop.runForever();
+      assert.equal(got, `round ${i}`);
+      await loop.runUntilComplete(() => sleep(1));
+      loop.close();
+      closeAll(r, w);
+    }
+    await assertNoNewFds(before);
+  });
+
+  it("closing a loop leaves no thread behind (waiter Worker or pool call)", async () => {
+    const warm = newLoop();
+    await warm.runUntilComplete(() => sleep(5));
+    warm.close();
+    const baseline = await settleThreads(0, 300);
+    for (let i = 0; i < 5; i++) {
+      const loop = newLoop();
+      await loop.runUntilComplete(() => sleep(5));
+      loop.close();
+    }
+    const after = await settleThreads(baseline);
+    assert.ok(after <= baseline, `threads: ${baseline} before, ${after} after`);
+  });
+
+  it("a loop closed while a remote handle is out leaves no fd", async () => {
+    const before = openFds();
+    const loop = newLoop();
+    loop.createRemoteCallback(() => {});
+    await loop.runUntilComplete(() => sleep(2));
+    loop.close();
+    loop.close(); // idempotent
+    await assertNoNewFds(before);
+  });
+
+  it("close() right after a run does not hang on the waiter thread", async () => {
+    // Regression: the waiter Worker could miss the exit notification and
+    // make close() sit out its 1 s safety timeout.
+    for (let i = 0; i < 10; i++) {
+      const loop = newLoop();
+      await loop.runUntilComplete(() => sleep(1));
+      const t0 = performance.now();
+      loop.close();
+      const took = performance.now() - t0;
+      assert.ok(took < 500, `close() took ${took.toFixed(0)} ms`);
+    }
+  });
+
+  it("a loop that never ran closes cleanly", async () => {
+    const before = openFds();
+    for (let i = 0; i < 50; i++) newLoop().close();
+    await assertNoNewFds(before);
+  });
+});
