@@ -107,3 +107,4 @@ export {
 } from "./src/exceptions.ts";
 export type { RemoteCallback, RemoteCallbackHandle } from "./src/remote.ts";
 export { type Logger, setLogger } from "./src/log.ts";
+export * as os from "./ffi/os.ts";

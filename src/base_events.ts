@@ -56,10 +56,6 @@ export const BUSY_YIELD_INTERVAL_MS = 4;
 
 const now: () => number = performance.now.bind(performance);
 
-function yieldToHost(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
 function checkCallback(
   callback: unknown,
   method: string,
@@ -133,6 +129,8 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   protected abstract _interruptWait(): void;
   /** Resolves when no wait is in flight any more. */
   protected abstract _waitSettled(): Promise<void>;
+  /** Gives the host runtime one turn of its own loop (timers, I/O). */
+  protected abstract _yieldToHost(): Promise<void>;
 
   // -- running --------------------------------------------------------------
 
@@ -167,7 +165,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       if (this._fatalError) throw this._takeFatal();
       if (this._stopping) return;
       if (now() - sliceStart >= BUSY_YIELD_INTERVAL_MS) {
-        await yieldToHost();
+        await this._yieldToHost();
         sliceStart = now();
         if (this._fatalError) throw this._takeFatal();
       }

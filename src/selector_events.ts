@@ -98,6 +98,11 @@ export class SelectorEventLoop extends BaseEventLoop {
     return this._waiter?.settled() ?? Promise.resolve();
   }
 
+  protected override _yieldToHost(): Promise<void> {
+    this._waiter ??= loopPlatform.createWaiter();
+    return this._waiter.yieldToHost();
+  }
+
   private _processEvents(events: ReadyEvent<Watchers>[]): void {
     for (const [key, mask] of events) {
       const [reader, writer] = key.data;

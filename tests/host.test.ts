@@ -93,7 +93,7 @@ describe("host integration", () => {
       if (ticking) setTimeout(tick, 1);
     };
     setTimeout(tick, 1);
-    const callbacks = await runLoop(() => busyChain(300));
+    const callbacks = await runLoop(() => busyChain(600));
     ticking = false;
     assert.ok(callbacks > 1000, `only ${callbacks} callbacks ran`);
     // The loop yields every BUSY_YIELD_INTERVAL_MS; allow a wide margin for

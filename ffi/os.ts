@@ -1,0 +1,78 @@
+/**
+ * Small descriptor helpers for code that watches fds with `addReader` /
+ * `addWriter` (Python's `os.pipe`, `os.read`, ... for non-blocking fds).
+ * Failures throw {@link OSError} with the errno name in `code`; a read or
+ * write that would block returns null.
+ *
+ * @module
+ */
+import { check, errno, libc } from "./libc.ts";
+import { platform } from "./runtime.ts";
+import { EAGAIN } from "./sys/errno.ts";
+import { osError } from "./libc.ts";
+
+const O_NONBLOCK = platform === "linux" ? 0o4000 : 0x0004;
+const O_CLOEXEC = platform === "linux" ? 0o2000000 : 0x01000000;
+const SOCK_NONBLOCK = platform === "linux" ? 0o4000 : 0;
+const SOCK_CLOEXEC = platform === "linux" ? 0o2000000 : 0;
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+
+/** A non-blocking, close-on-exec pipe: `[readFd, writeFd]`. */
+export function pipe(): [number, number] {
+  const fds = new Int32Array(2);
+  check(libc.pipe2(fds, O_NONBLOCK | O_CLOEXEC), "pipe2");
+  return [fds[0], fds[1]];
+}
+
+/** A non-blocking, close-on-exec AF_UNIX stream socket pair. */
+export function socketpair(): [number, number] {
+  const fds = new Int32Array(2);
+  check(
+    libc.socketpair(
+      AF_UNIX,
+      SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+      0,
+      fds,
+    ),
+    "socketpair",
+  );
+  return [fds[0], fds[1]];
+}
+
+/**
+ * Reads up to `n` bytes. Returns the bytes (empty at end of file), or null
+ * when nothing is available yet (EAGAIN).
+ */
+export function read(fd: number, n = 65536): Uint8Array | null {
+  const buf = new Uint8Array(n);
+  const got = libc.read(fd, buf, n);
+  if (got < 0) {
+    const code = errno();
+    if (code === EAGAIN) return null;
+    throw osError(code, "read", `fd ${fd}`);
+  }
+  return buf.subarray(0, got);
+}
+
+/**
+ * Writes `data` (bytes or text). Returns how many bytes were written, or
+ * null when the descriptor is full (EAGAIN).
+ */
+export function write(fd: number, data: Uint8Array | string): number | null {
+  const bytes = typeof data === "string"
+    ? new TextEncoder().encode(data)
+    : data;
+  const sent = libc.write(fd, bytes, bytes.length);
+  if (sent < 0) {
+    const code = errno();
+    if (code === EAGAIN) return null;
+    throw osError(code, "write", `fd ${fd}`);
+  }
+  return sent;
+}
+
+/** Closes a descriptor; OSError (EBADF) if it is not open. */
+export function close(fd: number): void {
+  check(libc.close(fd), "close", `fd ${fd}`);
+}
