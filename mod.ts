@@ -69,6 +69,7 @@ export {
   PollSelector,
   selectorClass,
 } from "./ffi/selectors.ts";
+export { type MutableKey, SelectorBase } from "./ffi/sys/selector_base.ts";
 export {
   DefaultEventLoopPolicy,
   type DefaultPolicyOptions,
@@ -94,6 +95,7 @@ export {
   ContextVar,
   copyContext,
   LookupError,
+  MISSING,
   Token,
 } from "./src/context.ts";
 export {

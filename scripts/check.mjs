@@ -16,7 +16,11 @@ const steps = [
 for (const step of steps) {
   console.log(`$ deno ${step.join(" ")}`);
   try {
-    execFileSync(deno, step, { cwd: root, stdio: "inherit", env: { ...process.env, NO_COLOR: "1" } });
+    execFileSync(deno, step, {
+      cwd: root,
+      stdio: "inherit",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
   } catch {
     console.error(`deno ${step[0]} failed`);
     process.exit(1);

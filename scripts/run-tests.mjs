@@ -66,6 +66,7 @@ function runOne(runtime, selector) {
     const timer = setTimeout(() => child.kill("SIGKILL"), 10 * 60 * 1000);
     child.on("close", (code) => {
       clearTimeout(timer);
+      // deno-lint-ignore no-control-regex
       const clean = text.replace(/\x1b\[[0-9;]*m/g, "");
       const counts = (runtime === "deno" ? parseDeno : parseBun)(clean);
       const seconds = ((Date.now() - started) / 1000).toFixed(1);

@@ -134,6 +134,10 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
 
   // -- running --------------------------------------------------------------
 
+  /**
+   * Runs iterations until stop() is called; resolves when the loop stopped.
+   * RuntimeError if closed, already running, or another loop runs here.
+   */
   override async runForever(): Promise<void> {
     this._checkClosed();
     this._checkRunning();
@@ -151,6 +155,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     }
   }
 
+  /** Runs iterations until stop() or a fatal error. */
   private async _runLoop(): Promise<void> {
     let sliceStart = now();
     for (;;) {
@@ -172,12 +177,14 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     }
   }
 
+  /** Returns and clears the pending fatal error. */
   private _takeFatal(): FatalError {
     const fatal = this._fatalError!;
     this._fatalError = null;
     return fatal;
   }
 
+  /** Waits for I/O off the JS thread, or until scheduling from outside wakes the loop. */
   private _idleWait(timeout: number | null): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let waiting = true;
@@ -272,6 +279,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this._spare = batch;
   }
 
+  /** Runs a handle and, in debug mode, warns when it was slow. */
   private _runTimed(handle: Handle): void {
     const start = now();
     try {
@@ -284,6 +292,10 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     }
   }
 
+  /**
+   * Runs until `future` (a Future, promise or async function) is done and
+   * returns its result. RuntimeError if the loop stopped first.
+   */
   override async runUntilComplete<T>(
     future: PromiseLike<T> | Coroutine<T>,
   ): Promise<T> {
@@ -310,6 +322,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return fut.result();
   }
 
+  /** Stops the loop after the current iteration (and wakes it if it waits). */
   override stop(): void {
     this._stopping = true;
     // Unlike asyncio, also wake a waiting loop: stop() from a host callback
@@ -317,10 +330,12 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this._wakeUp();
   }
 
+  /** Whether runForever() is in progress. */
   override isRunning(): boolean {
     return this._running;
   }
 
+  /** Whether close() was called. */
   override isClosed(): boolean {
     return this._closed;
   }
@@ -357,6 +372,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     if (this._closed) throw new RuntimeError("Event loop is closed");
   }
 
+  /** Throws if this loop or another one runs in this thread. */
   private _checkRunning(): void {
     if (this._running) {
       throw new RuntimeError("This event loop is already running");
@@ -377,6 +393,10 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
 
   // -- scheduling -----------------------------------------------------------
 
+  /**
+   * Schedules `callback(...args)` for the next iteration (FIFO); a trailing
+   * `withContext(ctx)` picks the context. Returns a Handle.
+   */
   override callSoon(callback: Callback, ...args: unknown[]): Handle {
     this._checkClosed();
     checkCallback(callback, "callSoon", this._debug);
@@ -391,6 +411,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return handle;
   }
 
+  /** Schedules `callback(...args)` after `delay` ms; returns a TimerHandle. */
   override callLater(
     delay: number,
     callback: Callback,
@@ -400,6 +421,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return this._callAt(this.time() + delay, callback, args, "callLater");
   }
 
+  /** Schedules `callback(...args)` at loop time `when` (ms); returns a TimerHandle. */
   override callAt(
     when: number,
     callback: Callback,
@@ -409,6 +431,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return this._callAt(when, callback, args, "callAt");
   }
 
+  /** Pushes a TimerHandle onto the heap (shared by callLater and callAt). */
   private _callAt(
     when: number,
     callback: Callback,
@@ -440,10 +463,12 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return now();
   }
 
+  /** Creates a Future attached to this loop. */
   override createFuture<T = unknown>(): Future<T> {
     return new Future<T>(this);
   }
 
+  /** Wraps `coro` in a Task on this loop (through the task factory, if set). */
   override createTask<T>(
     coro: Coroutine<T>,
     options: TaskOptions = {},
@@ -459,6 +484,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     return task;
   }
 
+  /** Sets the factory createTask() uses; null restores the default. */
   override setTaskFactory(factory: TaskFactory | null): void {
     if (factory !== null && typeof factory !== "function") {
       throw new TypeError("task factory must be a callable or null");
@@ -466,16 +492,22 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     this._taskFactory = factory;
   }
 
+  /** The task factory, or null for the default. */
   override getTaskFactory(): TaskFactory | null {
     return this._taskFactory;
   }
 
   // -- errors ---------------------------------------------------------------
 
+  /** The custom exception handler, or null. */
   override getExceptionHandler(): ExceptionHandler | null {
     return this._exceptionHandler;
   }
 
+  /**
+   * Sets the exception handler, called as `handler(loop, context)`; null
+   * restores the default.
+   */
   override setExceptionHandler(handler: ExceptionHandler | null): void {
     if (handler !== null && typeof handler !== "function") {
       throw new TypeError(
@@ -510,6 +542,10 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
     logger.error(lines.join("\n"), context.exception);
   }
 
+  /**
+   * Hands `context` to the exception handler (custom or default); a handler
+   * that throws is reported by the default one.
+   */
   override callExceptionHandler(context: ExceptionContext): void {
     const handler = this._exceptionHandler;
     if (handler === null) {
@@ -543,10 +579,12 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
 
   // -- debug ----------------------------------------------------------------
 
+  /** Whether debug mode is on. */
   override getDebug(): boolean {
     return this._debug;
   }
 
+  /** Turns debug mode on or off. */
   override setDebug(enabled: boolean): void {
     this._debug = Boolean(enabled);
   }

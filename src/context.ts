@@ -32,7 +32,8 @@ export interface Frame {
 }
 
 const storage = new AsyncLocalStorage<Frame>();
-const MISSING: unique symbol = Symbol("MISSING");
+/** Marks "no value" (a Token's oldValue when the variable had none). */
+export const MISSING: unique symbol = Symbol("MISSING");
 
 let contextsInUse = false;
 let bareCallback = false;
@@ -165,6 +166,7 @@ export class Token<T> {
   constructor(
     /** The variable that was set. */
     readonly variable: ContextVar<T>,
+    /** The value before the set, or {@link Token.MISSING}. */
     /** The value before the set, or {@link Token.MISSING}. */
     readonly oldValue: T | typeof MISSING,
     ctx: Context,

@@ -204,6 +204,7 @@ export class Handle {
     }
   }
 
+  /** Reports a callback's error to the loop's exception handler. */
   private _reportError(exc: unknown): void {
     const context: ExceptionContext = {
       message: `Exception in callback ${this._describeCallback()}`,
@@ -214,6 +215,7 @@ export class Handle {
     this._loop.callExceptionHandler(context);
   }
 
+  /** The callback as `name(args)`, args in debug mode only. */
   private _describeCallback(): string {
     return formatCallback(this._callback, this._args, this._loop.getDebug());
   }
@@ -285,6 +287,7 @@ export class TimerHandle extends Handle {
           a.every((x, i) => Object.is(x, b[i]))));
   }
 
+  /** The parts of the repr. */
   protected override _reprInfo(): string[] {
     const info = super._reprInfo();
     info.splice(this._cancelled ? 1 : 0, 0, `when=${this._when}`);
@@ -782,6 +785,7 @@ export abstract class BaseDefaultEventLoopPolicy
     return this._loop;
   }
 
+  /** Sets this thread's current loop (null: none, and getEventLoop() then throws). */
   override setEventLoop(loop: AbstractEventLoop | null): void {
     this._setCalled = true;
     if (loop !== null && !(loop instanceof AbstractEventLoop)) {
@@ -794,6 +798,7 @@ export abstract class BaseDefaultEventLoopPolicy
     this._loop = loop;
   }
 
+  /** Creates a loop of the policy's kind; it is not made current. */
   override newEventLoop(): AbstractEventLoop {
     return this._loopFactory();
   }

@@ -204,6 +204,7 @@ export class Future<T = unknown> implements Promise<T> {
     this._scheduleCallbacks();
   }
 
+  /** Records that the exception was looked at. */
   private _markRetrieved(): void {
     if (this._unretrievedToken !== null) {
       neverRetrieved.unregister(this._unretrievedToken);

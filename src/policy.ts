@@ -43,6 +43,7 @@ export class DefaultEventLoopPolicy extends BaseDefaultEventLoopPolicy {
       : selectorClass(choice);
   }
 
+  /** Makes a SelectorEventLoop over the chosen selector. */
   protected override _loopFactory(): AbstractEventLoop {
     return new SelectorEventLoop(new this.selectorClass());
   }

@@ -72,6 +72,7 @@ export class SelectorEventLoop extends BaseEventLoop {
 
   // -- I/O hooks of the core ------------------------------------------------
 
+  /** Takes ready events without waiting (skipped when only the idle waker is registered). */
   protected override _pollEvents(): void {
     // Nothing but our own waker is registered and no one signalled it:
     // skip the syscall.
@@ -85,24 +86,29 @@ export class SelectorEventLoop extends BaseEventLoop {
     this._processEvents(this._selector.select(0));
   }
 
+  /** Waits off the JS thread until the selector has something or `timeoutMs` passed. */
   protected override _waitForEvents(timeoutMs: number | null): Promise<void> {
     this._waiter ??= loopPlatform.createWaiter();
     return this._waiter.wait(this._selector.waitSet(), timeoutMs);
   }
 
+  /** Makes the waiter's in-flight poll return. */
   protected override _interruptWait(): void {
     this._waiter?.interrupt();
   }
 
+  /** Resolves when the waiter has no poll in flight. */
   protected override _waitSettled(): Promise<void> {
     return this._waiter?.settled() ?? Promise.resolve();
   }
 
+  /** Gives the host one turn through the waiter (see Waiter.yieldToHost). */
   protected override _yieldToHost(): Promise<void> {
     this._waiter ??= loopPlatform.createWaiter();
     return this._waiter.yieldToHost();
   }
 
+  /** Queues the reader and writer handles of ready fds. */
   private _processEvents(events: ReadyEvent<Watchers>[]): void {
     for (const [key, mask] of events) {
       const [reader, writer] = key.data;
@@ -139,6 +145,7 @@ export class SelectorEventLoop extends BaseEventLoop {
 
   // -- waker and threads ----------------------------------------------------
 
+  /** The waker's reader: drains it and takes calls from other threads. */
   private _readFromSelf(): void {
     this._waker.drain();
     this._takeRemoteCalls();
@@ -205,6 +212,7 @@ export class SelectorEventLoop extends BaseEventLoop {
 
   // -- fd watching ----------------------------------------------------------
 
+  /** Registers one of the loop's own descriptors. */
   private _addReaderInternal(fd: number, callback: Callback): void {
     this._selector.register(fd, EVENT_READ, [
       new Handle(callback, [], this, NO_CONTEXT),
@@ -212,6 +220,10 @@ export class SelectorEventLoop extends BaseEventLoop {
     ]);
   }
 
+  /**
+   * Calls `callback(...args)` whenever `fd` is readable (level-triggered);
+   * replaces an earlier reader. OSError for a descriptor that cannot be watched.
+   */
   override addReader(
     fd: FileLike,
     callback: Callback,
@@ -220,6 +232,10 @@ export class SelectorEventLoop extends BaseEventLoop {
     this._addWatcher(fd, callback, args, EVENT_READ, "addReader");
   }
 
+  /**
+   * Calls `callback(...args)` whenever `fd` is writable (level-triggered);
+   * replaces an earlier writer.
+   */
   override addWriter(
     fd: FileLike,
     callback: Callback,
@@ -228,14 +244,17 @@ export class SelectorEventLoop extends BaseEventLoop {
     this._addWatcher(fd, callback, args, EVENT_WRITE, "addWriter");
   }
 
+  /** Stops watching `fd` for reading; returns whether a reader was removed. */
   override removeReader(fd: FileLike): boolean {
     return this._removeWatcher(fd, EVENT_READ);
   }
 
+  /** Stops watching `fd` for writing; returns whether a writer was removed. */
   override removeWriter(fd: FileLike): boolean {
     return this._removeWatcher(fd, EVENT_WRITE);
   }
 
+  /** Adds a reader or writer, sharing the fd's registration. */
   private _addWatcher(
     fileobj: FileLike,
     callback: Callback,
@@ -273,6 +292,7 @@ export class SelectorEventLoop extends BaseEventLoop {
     this._wakeUp();
   }
 
+  /** Removes a reader or writer; unregisters the fd when nothing is left. */
   private _removeWatcher(fileobj: FileLike, event: number): boolean {
     if (this.isClosed()) return false;
     const fd = fileobjToFd(fileobj);

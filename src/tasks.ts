@@ -31,12 +31,7 @@ import {
   withContext,
 } from "./events.ts";
 import { CancelledError, FatalError, TimeoutError } from "./exceptions.ts";
-import {
-  type AwaitingTask,
-  Future,
-  isFuture,
-  setResultUnlessCancelled,
-} from "./futures.ts";
+import { Future, isFuture, setResultUnlessCancelled } from "./futures.ts";
 
 const liveTasks = new WeakMap<AbstractEventLoop, Set<Task<unknown>>>();
 let taskCounter = 0;
@@ -54,7 +49,7 @@ export interface TaskConstructorOptions extends TaskOptions {
 }
 
 /** Runs an async function (or awaits a promise) on the loop. */
-export class Task<T = unknown> extends Future<T> implements AwaitingTask {
+export class Task<T = unknown> extends Future<T> {
   /** @internal */
   _futWaiter: Future<unknown> | null = null;
   /** @internal */
@@ -163,6 +158,7 @@ export class Task<T = unknown> extends Future<T> implements AwaitingTask {
     return new CancelledError(this._cancelMessage);
   }
 
+  /** The first step: runs the function in the task's context and frame. */
   private _step(): void {
     if (this.done()) return;
     if (this._mustCancel) {
@@ -192,6 +188,7 @@ export class Task<T = unknown> extends Future<T> implements AwaitingTask {
     }
   }
 
+  /** The function returned: the task's result (or cancel, if one is pending). */
   private _finish(value: T): void {
     if (this.done()) return;
     if (this._mustCancel) {
@@ -204,6 +201,7 @@ export class Task<T = unknown> extends Future<T> implements AwaitingTask {
     this._setResult(value);
   }
 
+  /** The function threw: the task's exception, or cancelled for CancelledError. */
   private _finishWithError(exc: unknown): void {
     if (this.done()) return;
     if (exc instanceof CancelledError) {
@@ -215,16 +213,19 @@ export class Task<T = unknown> extends Future<T> implements AwaitingTask {
     if (exc instanceof FatalError) this._loop._fatal(exc);
   }
 
+  /** Marks the task cancelled. */
   private _finishCancelled(msg?: string, exc?: CancelledError): void {
     this._forget();
     if (exc) this._cancelledExc = exc;
     super.cancel(msg);
   }
 
+  /** Drops the loop's strong reference to the task. */
   private _forget(): void {
     liveTasks.get(this._loop)?.delete(this as Task<unknown>);
   }
 
+  /** The parts of the repr. */
   protected override _reprInfo(): string[] {
     const info = super._reprInfo();
     if (this._mustCancel) info[0] = "cancelling";

@@ -10,10 +10,17 @@ import {
   openFds,
   policy,
 } from "./helpers.ts";
-import { closeAll, eventfd, pipe, readStr, socketpair, writeStr } from "./sys.ts";
+import {
+  closeAll,
+  eventfd,
+  pipe,
+  readStr,
+  socketpair,
+  writeStr,
+} from "./sys.ts";
 import { EVENT_READ, EVENT_WRITE, OSError, RuntimeError } from "../mod.ts";
 import { libc } from "../ffi/libc.ts";
-import { openSync, closeSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 
 describe("fd watching", () => {
   it("reader gets all bytes and removeReader is true at EOF (test_reader_callback)", async () => {
@@ -82,7 +89,10 @@ describe("fd watching", () => {
       fired++;
       loop.stop();
     });
-    loop.callLater(5, () => libc.write(fd, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]), 8));
+    loop.callLater(
+      5,
+      () => libc.write(fd, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]), 8),
+    );
     await loop.runForever();
     assert.equal(fired, 1);
     loop.removeReader(fd);
@@ -185,7 +195,10 @@ describe("fd watching", () => {
     assert.throws(() => loop.addWriter(r, () => {}), { name: "OSError" });
     assert.throws(
       () => loop.addReader(3 as number, 42 as unknown as () => void),
-      { name: "TypeError", message: /a callable object was expected by addReader/ },
+      {
+        name: "TypeError",
+        message: /a callable object was expected by addReader/,
+      },
     );
     assert.equal(loop.removeReader(r), false);
     // The loop still runs.
@@ -200,7 +213,9 @@ describe("fd watching", () => {
     await assertNoNewFds(before);
   });
 
-  it("epoll refuses regular files with EPERM", { skip: policy.selectorClass.backend !== "epoll" }, () => {
+  it("epoll refuses regular files with EPERM", {
+    skip: policy.selectorClass.backend !== "epoll",
+  }, () => {
     const loop = newLoop();
     const fd = openSync("deno.json", "r");
     try {
@@ -233,7 +248,10 @@ describe("fd watching", () => {
       // poll reports POLLNVAL: the loop drops the fd and says so.
       assert.equal(loop._selector.get(r), undefined);
       assert.equal(errors.length, 1);
-      assert.match(errors[0][0], /File descriptor \d+ was closed while the loop watched it/);
+      assert.match(
+        errors[0][0],
+        /File descriptor \d+ was closed while the loop watched it/,
+      );
     } else {
       // epoll forgets a closed fd by itself; removeReader still works.
       assert.equal(loop.removeReader(r), true);

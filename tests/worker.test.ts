@@ -80,10 +80,11 @@ describe("threads and Workers", () => {
   it("callSoonThreadsafe from a host timer wakes a waiting loop", async () => {
     const loop = newLoop();
     let ran = false;
-    setTimeout(() => loop.callSoonThreadsafe(() => {
-      ran = true;
-      loop.stop();
-    }), 20);
+    setTimeout(() =>
+      loop.callSoonThreadsafe(() => {
+        ran = true;
+        loop.stop();
+      }), 20);
     const safety = loop.callLater(10_000, () => loop.stop());
     await loop.runForever();
     assert.equal(ran, true);

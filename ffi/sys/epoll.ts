@@ -104,6 +104,7 @@ export class EpollSelector<T = unknown> extends SelectorBase<T> {
     this.waitSetValue = { version: 0, targets: [[this.epfd, EVENT_READ]] };
   }
 
+  /** Calls epoll_ctl(op) for `fd` with `events` (the fd is the event data). */
   private ctl(op: number, fd: number, events: number): number {
     this.ctlView.setUint32(EPOLL_EVENT_LAYOUT.eventsOffset, events, true);
     this.ctlView.setUint32(EPOLL_EVENT_LAYOUT.dataOffset, fd, true);
@@ -111,6 +112,7 @@ export class EpollSelector<T = unknown> extends SelectorBase<T> {
     return epoll().epoll_ctl(this.epfd, op, fd, this.ctlEvent.pointer);
   }
 
+  /** Adds `fd` with `events` to the kernel's interest set. */
   protected osRegister(fd: number, events: number): void {
     if (this.ctl(EPOLL_CTL_ADD, fd, toEpoll(events)) < 0) {
       const code = errno();
@@ -121,6 +123,7 @@ export class EpollSelector<T = unknown> extends SelectorBase<T> {
     }
   }
 
+  /** Changes the kernel's events for `fd`. */
   protected osModify(fd: number, events: number): void {
     if (this.ctl(EPOLL_CTL_MOD, fd, toEpoll(events)) >= 0) return;
     // The old file was closed (the kernel forgot it) and the number reused.
@@ -128,6 +131,7 @@ export class EpollSelector<T = unknown> extends SelectorBase<T> {
     check(-1, "epoll_ctl", `fd ${fd}`);
   }
 
+  /** Removes `fd` from the kernel's interest set (a closed fd is fine). */
   protected osUnregister(fd: number): void {
     if (this.ctl(EPOLL_CTL_DEL, fd, 0) >= 0) return;
     const code = errno();
@@ -136,12 +140,14 @@ export class EpollSelector<T = unknown> extends SelectorBase<T> {
     check(-1, "epoll_ctl", `fd ${fd}`);
   }
 
+  /** Releases the kernel objects and native buffers. */
   protected osClose(): void {
     libc.close(this.epfd);
     this.ctlEvent.free();
     this.events.free();
   }
 
+  /** Waits up to `timeoutMs` (0: poll, null: no limit) and returns the ready registrations. */
   select(timeoutMs: number | null): ReadyEvent<T>[] {
     this.checkOpen();
     this.growEvents();
@@ -183,6 +189,7 @@ export class EpollSelector<T = unknown> extends SelectorBase<T> {
     this.eventsView = new DataView(this.events.bytes.buffer);
   }
 
+  /** What another thread polls to learn that `select(0)` has work. */
   waitSet(): WaitSet {
     return this.waitSetValue;
   }

@@ -87,25 +87,30 @@ export class PollSelector<T = unknown> extends SelectorBase<T> {
     pollLib();
   }
 
+  /** Adds `fd` with `events` to the kernel's interest set. */
   protected osRegister(fd: number, _events: number): void {
     // poll(2) does not check fds at registration; we do, for a clear error.
     if (!isOpenFd(fd)) throw osError(EBADF, "poll", `fd ${fd}`);
     this.changed();
   }
 
+  /** Changes the kernel's events for `fd`. */
   protected osModify(_fd: number, _events: number): void {
     this.changed();
   }
 
+  /** Removes `fd` from the kernel's interest set (a closed fd is fine). */
   protected osUnregister(_fd: number): void {
     this.changed();
   }
 
+  /** Releases the kernel objects and native buffers. */
   protected osClose(): void {
     this.fds?.free();
     this.fds = undefined;
   }
 
+  /** Marks the pollfd array and the wait set for rebuilding. */
   private changed(): void {
     this.dirty = true;
     this.waitSetStale = true;
@@ -137,6 +142,7 @@ export class PollSelector<T = unknown> extends SelectorBase<T> {
     this.dirty = false;
   }
 
+  /** Waits up to `timeoutMs` (0: poll, null: no limit) and returns the ready registrations. */
   select(timeoutMs: number | null): ReadyEvent<T>[] {
     this.checkOpen();
     if (this.dirty) this.rebuild();
@@ -173,6 +179,7 @@ export class PollSelector<T = unknown> extends SelectorBase<T> {
     return ready;
   }
 
+  /** What another thread polls to learn that `select(0)` has work. */
   waitSet(): WaitSet {
     if (this.waitSetStale) {
       const targets: [number, number][] = [];

@@ -17,9 +17,13 @@ import {
 
 /** A registration record (mutable inside the selector only). */
 export interface MutableKey<T> {
+  /** The registered object. */
   fileobj: FileLike;
+  /** Its descriptor. */
   fd: number;
+  /** The watched events. */
   events: number;
+  /** The caller's data. */
   data: T;
 }
 
@@ -91,6 +95,7 @@ export abstract class SelectorBase<T = unknown> implements Selector<T> {
     this.osClose();
   }
 
+  /** The key of `fileobj`; throws if it is not registered. */
   private requireKey(fileobj: FileLike): MutableKey<T> {
     const fd = fileobjToFd(fileobj);
     const key = this.keys.get(fd);
