@@ -732,9 +732,16 @@ export function _setRunningLoop(loop: AbstractEventLoop | null): void {
 
 /** The name of this thread, as asyncio's messages show it. */
 export function currentThreadName(): string {
-  if (isMainThread) return "MainThread";
-  const name = (globalThis as { name?: unknown }).name;
-  return typeof name === "string" && name !== "" ? name : `Worker-${threadId}`;
+  // Deno reports isMainThread=true inside Web Workers; Bun has no
+  // WorkerGlobalScope: ask both.
+  const scope = globalThis as { WorkerGlobalScope?: unknown; name?: unknown };
+  const inWorker = !isMainThread ||
+    (typeof scope.WorkerGlobalScope === "function" &&
+      globalThis instanceof (scope.WorkerGlobalScope as typeof Object));
+  if (!inWorker) return "MainThread";
+  return typeof scope.name === "string" && scope.name !== ""
+    ? scope.name
+    : `Worker-${threadId}`;
 }
 
 // ---------------------------------------------------------------------------

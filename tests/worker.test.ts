@@ -115,4 +115,23 @@ describe("threads and Workers", () => {
       message: "Event loop is closed",
     });
   });
+
+  it("each Worker has its own current loop", async () => {
+    const worker = new Worker(
+      new URL("./fixtures/policy_worker.ts", import.meta.url),
+      { type: "module", name: "policy-worker" },
+    );
+    const reply = nextMessage(worker);
+    worker.postMessage("go");
+    const { same, result, error } = await reply as {
+      same: boolean;
+      result: string;
+      error: string;
+    };
+    worker.terminate();
+    assert.equal(same, true);
+    assert.equal(result, "ran in worker");
+    assert.match(error, /^There is no current event loop in thread '.+'\.$/);
+    assert.doesNotMatch(error, /MainThread/);
+  });
 });
