@@ -36,7 +36,10 @@ export interface Waiter {
    * (null: no limit), or {@link interrupt} was called.
    */
   wait(set: WaitSet, timeoutMs: number | null): Promise<void>;
-  /** Makes an in-flight wait return promptly. Safe at any time. */
+  /**
+   * Makes an in-flight poll return promptly and cancels a queued one. Safe
+   * at any time.
+   */
   interrupt(): void;
   /** Resolves when no poll is in flight. */
   settled(): Promise<void>;
@@ -103,6 +106,8 @@ abstract class PollingWaiter implements Waiter {
   protected readonly interruptWaker: Waker = createWaker();
   private readonly pollSet = new PollSet(this.interruptWaker.fd);
   private inflight: Promise<void> | null = null;
+  private inflightVersion = -1;
+  private inflightDeadline = 0;
   private interrupted = false;
   private requests = 0;
   private abandoned = 0;
@@ -115,19 +120,40 @@ abstract class PollingWaiter implements Waiter {
   ): Promise<void>;
 
   wait(set: WaitSet, timeoutMs: number | null): Promise<void> {
+    const timeout = timeoutArg(timeoutMs);
+    const deadline = timeout < 0 ? Infinity : performance.now() + timeout;
+    if (this.inflight !== null) {
+      // The poll in flight (left by a wake that did not come from it)
+      // watches the same set and returns no later than needed: keep it.
+      // Nothing is lost: whatever the JS thread consumed meanwhile is
+      // handled, and anything new still wakes that poll.
+      if (
+        !this.interrupted && set.version === this.inflightVersion &&
+        this.inflightDeadline <= deadline + 1
+      ) {
+        return this.inflight;
+      }
+      this.interrupt();
+    }
     const request = ++this.requests;
-    if (this.inflight === null) return this.start(set, timeoutMs);
+    if (this.inflight === null) return this.start(set, timeout, deadline);
     return this.inflight.then(() =>
       request > this.abandoned && this.inflight === null
-        ? this.start(set, timeoutMs)
+        ? this.start(set, timeout, deadline)
         : undefined
     );
   }
 
-  private start(set: WaitSet, timeoutMs: number | null): Promise<void> {
+  private start(
+    set: WaitSet,
+    timeout: number,
+    deadline: number,
+  ): Promise<void> {
     const memory = this.pollSet.load(set);
     this.interrupted = false;
-    this.inflight = this.poll(memory, this.pollSet.count, timeoutArg(timeoutMs))
+    this.inflightVersion = set.version;
+    this.inflightDeadline = deadline;
+    this.inflight = this.poll(memory, this.pollSet.count, timeout)
       .finally(() => {
         this.inflight = null;
       });

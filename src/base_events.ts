@@ -125,9 +125,10 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   protected abstract _pollEvents(): void;
   /** Resolves when I/O may be ready or `timeoutMs` passed (null: none). */
   protected abstract _waitForEvents(timeoutMs: number | null): Promise<void>;
-  /** Makes a pending `_waitForEvents` resolve soon. */
-  protected abstract _interruptWait(): void;
-  /** Resolves when no wait is in flight any more. */
+  /**
+   * Ends any wait still in flight (a wait the loop stopped listening to may
+   * be kept for the next one) and resolves when none is left.
+   */
   protected abstract _waitSettled(): Promise<void>;
   /** Gives the host runtime one turn of its own loop (timers, I/O). */
   protected abstract _yieldToHost(): Promise<void>;
@@ -194,10 +195,9 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
         this._wake = null;
         resolve();
       };
-      this._wake = () => {
-        finish();
-        this._interruptWait();
-      };
+      // A wake from outside leaves the poll in flight; the next wait may
+      // keep it (see _waitForEvents), or end it.
+      this._wake = finish;
       this._waitForEvents(timeout).then(finish, (error) => {
         if (!waiting) return;
         waiting = false;

@@ -28,7 +28,10 @@ const HEADER_BYTES = 16;
 export interface RemoteCallbackHandle {
   /** The queue shared with the loop. */
   readonly queue: SharedArrayBuffer;
-  /** The loop's "something is pending" word, shared by all its queues. */
+  /**
+   * The loop's shared words: [0] something is pending (all its queues
+   * share it), [1] the loop's JS thread waits on word 0.
+   */
   readonly pending: SharedArrayBuffer;
   /** The descriptor to write to wake the loop. */
   readonly wakeFd: number;
@@ -146,7 +149,12 @@ export class RemoteCallback {
         this.bytes.set(data, at + 4);
         Atomics.store(words, USED, used + need);
         Atomics.store(this.pending, 0, 1);
-        this.signal(this.handle.wakeFd);
+        // Wake the loop's JS thread directly: it waits on `pending` while
+        // idle (word 1 set). Otherwise write its waker descriptor too.
+        Atomics.notify(this.pending, 0);
+        if (Atomics.load(this.pending, 1) === 0) {
+          this.signal(this.handle.wakeFd);
+        }
         unlock(words);
         return;
       }

@@ -47,9 +47,11 @@ export class SelectorEventLoop extends BaseEventLoop {
   /** Descriptors the loop itself registered (the waker). */
   _internalFds = 0;
   private _selfNotified = false;
-  private readonly _pending = new SharedArrayBuffer(4);
+  /** Shared words: [0] calls pending, [1] the loop waits on word 0. */
+  private readonly _pending = new SharedArrayBuffer(8);
   private readonly _pendingWord = new Int32Array(this._pending);
   private readonly _remotes = new Set<RemoteQueue>();
+  private _remoteWake: Promise<void> | null = null;
 
   /** Creates a loop over `selector` (default: the best one for this OS). */
   constructor(selector?: Selector) {
@@ -74,11 +76,14 @@ export class SelectorEventLoop extends BaseEventLoop {
 
   /** Takes ready events without waiting (skipped when only the idle waker is registered). */
   protected override _pollEvents(): void {
+    // Calls from other threads join this iteration's batch.
+    const remote = Atomics.load(this._pendingWord, 0) !== 0;
+    if (remote) this._takeRemoteCalls();
     // Nothing but our own waker is registered and no one signalled it:
     // skip the syscall.
     if (
       this._selector.getMap().size === this._internalFds &&
-      !this._selfNotified && Atomics.load(this._pendingWord, 0) === 0
+      !this._selfNotified && !remote
     ) {
       return;
     }
@@ -86,20 +91,37 @@ export class SelectorEventLoop extends BaseEventLoop {
     this._processEvents(this._selector.select(0));
   }
 
-  /** Waits off the JS thread until the selector has something or `timeoutMs` passed. */
+  /**
+   * Waits off the JS thread until the selector has something or
+   * `timeoutMs` passed. With remote callbacks out, it also waits on the
+   * shared "pending" word: a Worker's `call()` notifies it, which wakes
+   * this thread in one hop instead of two (Worker -> poller thread -> JS).
+   */
   protected override _waitForEvents(timeoutMs: number | null): Promise<void> {
-    this._waiter ??= loopPlatform.createWaiter();
-    return this._waiter.wait(this._selector.waitSet(), timeoutMs);
+    const waiter = this._waiter ??= loopPlatform.createWaiter();
+    const polled = waiter.wait(this._selector.waitSet(), timeoutMs);
+    if (this._remotes.size === 0) return polled;
+    if (this._remoteWake === null) {
+      const result = Atomics.waitAsync(this._pendingWord, 0, 0);
+      if (!result.async) return Promise.resolve();
+      // One outstanding waitAsync at a time, reused across waits.
+      this._remoteWake = result.value.then(() => {
+        this._remoteWake = null;
+      });
+    }
+    // While this flag is set, callers skip the waker write: the notify
+    // reaches us. Otherwise the loop is busy and reads word 0 itself.
+    Atomics.store(this._pendingWord, 1, 1);
+    // A remote wake leaves the poll in flight, for the next wait to keep.
+    return Promise.race([polled, this._remoteWake])
+      .finally(() => Atomics.store(this._pendingWord, 1, 0));
   }
 
-  /** Makes the waiter's in-flight poll return. */
-  protected override _interruptWait(): void {
-    this._waiter?.interrupt();
-  }
-
-  /** Resolves when the waiter has no poll in flight. */
+  /** Ends the waiter's poll in flight; resolves when it has returned. */
   protected override _waitSettled(): Promise<void> {
-    return this._waiter?.settled() ?? Promise.resolve();
+    if (this._waiter === null) return Promise.resolve();
+    this._waiter.interrupt();
+    return this._waiter.settled();
   }
 
   /** Gives the host one turn through the waiter (see Waiter.yieldToHost). */

@@ -162,6 +162,28 @@ describe("host integration", () => {
     loop.close();
   });
 
+  it("a timer added from a host callback while the loop waits without deadline fires on time", async () => {
+    const loop = newLoop();
+    let firedAfter = -1;
+    let scheduledAt = 0;
+    // The loop waits with no timeout; a wake from outside may keep that
+    // poll in flight, but a new deadline must replace it.
+    setTimeout(() => loop.callSoon(() => {}), 10);
+    setTimeout(() => {
+      scheduledAt = performance.now();
+      loop.callLater(30, () => {
+        firedAfter = performance.now() - scheduledAt;
+        loop.stop();
+      });
+    }, 40);
+    const safety = setTimeout(() => loop.stop(), 10_000);
+    await loop.runForever();
+    clearTimeout(safety);
+    loop.close();
+    assert.ok(firedAfter >= 29, `fired after ${firedAfter} ms`);
+    assert.ok(firedAfter < 2_000, `fired after ${firedAfter} ms`);
+  });
+
   it("stop() from a host timer ends a waiting loop promptly", async () => {
     const loop = newLoop();
     loop.callLater(10_000, () => {});
