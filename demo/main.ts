@@ -8,7 +8,14 @@
  *
  * @module
  */
-import { gather, getRunningLoop, os, run, sleep } from "../mod.ts";
+import {
+  gather,
+  getRunningLoop,
+  os,
+  run,
+  SelectorEventLoop,
+  sleep,
+} from "../mod.ts";
 
 const runtime = Reflect.get(globalThis, "Bun") ? "Bun" : "Deno";
 const t0 = performance.now();
@@ -59,6 +66,9 @@ async function pipeReader(): Promise<void> {
 /** A Worker schedules callbacks on this loop through a RemoteCallback. */
 async function workerWakeup(): Promise<void> {
   const loop = getRunningLoop();
+  if (!(loop instanceof SelectorEventLoop)) {
+    throw new TypeError("needs a SelectorEventLoop");
+  }
   const done = loop.createFuture<void>();
   let count = 0;
   const handle = loop.createRemoteCallback((n: number, sentAt: number) => {

@@ -158,21 +158,24 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
 
   /** Runs iterations until stop() or a fatal error. */
   private async _runLoop(): Promise<void> {
-    let sliceStart = now();
+    // The busy slice is timed with Date.now(): half the cost of
+    // performance.now() in Deno (~40 vs ~85 ns), and ms are enough here.
+    let sliceStart = Date.now();
     for (;;) {
       const timeout = this._prepareIteration();
       if (timeout !== 0) {
         await this._idleWait(timeout);
-        sliceStart = now();
+        sliceStart = Date.now();
       }
       this._runOnceReady();
       // Task code resumed by this iteration's futures runs now.
       await undefined;
       if (this._fatalError) throw this._takeFatal();
       if (this._stopping) return;
-      if (now() - sliceStart >= BUSY_YIELD_INTERVAL_MS) {
+      const busy = Date.now() - sliceStart;
+      if (busy >= BUSY_YIELD_INTERVAL_MS || busy < 0) {
         await this._yieldToHost();
-        sliceStart = now();
+        sliceStart = Date.now();
         if (this._fatalError) throw this._takeFatal();
       }
     }
@@ -249,13 +252,15 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
   private _runOnceReady(): void {
     this._pollEvents();
     const heap = this._scheduled;
-    const end = this.time() + this._clockResolution;
     let head = heap.peek();
-    while (head !== undefined && head._when < end) {
-      heap.pop();
-      head._scheduled = false;
-      this._ready.push(head);
-      head = heap.peek();
+    if (head !== undefined) {
+      const end = this.time() + this._clockResolution;
+      while (head !== undefined && head._when < end) {
+        heap.pop();
+        head._scheduled = false;
+        this._ready.push(head);
+        head = heap.peek();
+      }
     }
     const batch = this._ready;
     this._ready = this._spare;
