@@ -9,10 +9,14 @@ describe("scheduling", () => {
   it("callSoon passes positional args (test_call_soon)", async () => {
     const loop = newLoop();
     const results: unknown[] = [];
-    loop.callSoon((a: string, b: string) => {
-      results.push([a, b]);
-      loop.stop();
-    }, "hello", "world");
+    loop.callSoon(
+      (a: string, b: string) => {
+        results.push([a, b]);
+        loop.stop();
+      },
+      "hello",
+      "world",
+    );
     await loop.runForever();
     assert.deepEqual(results, [["hello", "world"]]);
     loop.close();
@@ -38,7 +42,8 @@ describe("scheduling", () => {
       loop.runUntilComplete(async () => {
         await loop.runUntilComplete(async () => {});
       }),
-      (e: Error) => e instanceof RuntimeError && /already running/.test(e.message),
+      (e: Error) =>
+        e instanceof RuntimeError && /already running/.test(e.message),
     );
     loop.close();
   });
