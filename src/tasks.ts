@@ -167,24 +167,24 @@ export class Task<T = unknown> extends Future<T> {
       this._finishCancelled(this._cancelMessage);
       return;
     }
-    let out: unknown;
     const coro = this._coro;
     try {
-      out = runInFrame(
-        { ctx: this._context, task: this },
-        () => typeof coro === "function" ? coro() : coro,
-      );
+      // Subscribe inside the task's frame: when the function returned a
+      // loop Future (or `coro` is one), the task records it as the future
+      // it waits for, as an `await` would, so cancel() reaches it.
+      runInFrame({ ctx: this._context, task: this }, () => {
+        const out = typeof coro === "function" ? coro() : coro;
+        if (isThenable(out)) {
+          out.then(
+            (value) => this._finish(value as T),
+            (exc) => this._finishWithError(exc),
+          );
+        } else {
+          this._finish(out as T);
+        }
+      });
     } catch (exc) {
       this._finishWithError(exc);
-      return;
-    }
-    if (isThenable(out)) {
-      out.then(
-        (value) => this._finish(value as T),
-        (exc) => this._finishWithError(exc),
-      );
-    } else {
-      this._finish(out as T);
     }
   }
 
