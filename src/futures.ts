@@ -75,8 +75,12 @@ export class Future<T = unknown> implements Promise<T> {
   _hasException = false;
   /** @internal */
   _loop: AbstractEventLoop;
-  /** @internal */
-  _callbacks: Array<[DoneCallback<T>, Context]> = [];
+  /**
+   * @internal Typed loosely so that Future<string> stays assignable to
+   * Future<unknown> (a callback parameter would make T contravariant).
+   */
+  // deno-lint-ignore no-explicit-any
+  _callbacks: Array<[DoneCallback<any>, Context]> = [];
   /** @internal */
   _cancelMessage: string | undefined = undefined;
   /** @internal */
