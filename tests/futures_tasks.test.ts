@@ -13,7 +13,7 @@ import {
   copyContext,
   currentTask,
   ensureFuture,
-  Future,
+  type Future,
   gather,
   getRunningLoop,
   InvalidStateError,
@@ -150,6 +150,7 @@ describe("Task", () => {
     await runLoop(async () => {
       const loop = getRunningLoop();
       let ran = false;
+      // deno-lint-ignore require-await
       const t = loop.createTask(async () => {
         ran = true;
       });
@@ -261,7 +262,7 @@ describe("sleep, gather, waitFor, shield, ensureFuture", () => {
     await runLoop(async () => {
       const loop = getRunningLoop();
       assert.deepEqual(
-        await gather(sleep(5, "a"), sleep(1, "b"), async () => "c"),
+        await gather(sleep(5, "a"), sleep(1, "b"), () => Promise.resolve("c")),
         ["a", "b", "c"],
       );
       assert.deepEqual(await gather([]), []);
@@ -317,7 +318,7 @@ describe("sleep, gather, waitFor, shield, ensureFuture", () => {
         "The future belongs to a different loop than the one specified as the loop argument",
     });
     assert.equal(await a.runUntilComplete(Promise.resolve(5)), 5);
-    assert.equal(await a.runUntilComplete(async () => 6), 6);
+    assert.equal(await a.runUntilComplete(() => Promise.resolve(6)), 6);
     a.close();
     b.close();
   });

@@ -18,7 +18,6 @@ import {
   newEventLoop,
   NotImplementedError,
   run,
-  RuntimeError,
   setEventLoop,
   setEventLoopPolicy,
   sleep,
@@ -179,6 +178,7 @@ describe("closed and running loops (test_close)", () => {
 
   it("close() of a running loop throws (test_close_running_event_loop)", async () => {
     const loop = newLoop();
+    // deno-lint-ignore require-await
     await loop.runUntilComplete(async () => {
       assert.throws(() => loop.close(), {
         name: "RuntimeError",
@@ -516,7 +516,7 @@ describe("Handle and TimerHandle (test_handle, test_timer)", () => {
       return new Task(coro, { ...options, loop: l });
     });
     assert.equal(typeof loop.getTaskFactory(), "function");
-    const t = loop.createTask(async () => 5, { name: "named" });
+    const t = loop.createTask(() => Promise.resolve(5), { name: "named" });
     assert.equal(await loop.runUntilComplete(t), 5);
     assert.ok(seen.includes("named"));
     loop.setTaskFactory(null);
