@@ -54,10 +54,11 @@ export class RemoteQueue {
   private readonly bytes: Uint8Array;
   private readonly decoder = new TextDecoder();
 
-  /** Creates a queue of `capacity` data bytes. */
+  /** Wraps the shared buffers of `handle` for the loop's side. */
   constructor(
     /** The callback that messages are for. */
     readonly callback: (...args: unknown[]) => unknown,
+    /** The buffers and waker descriptor shared with other threads. */
     readonly handle: RemoteCallbackHandle,
   ) {
     this.words = new Int32Array(handle.queue, 0, HEADER_BYTES / 4);
