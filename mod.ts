@@ -47,6 +47,7 @@ export {
   MIN_SCHEDULED_TIMER_HANDLES,
 } from "./src/base_events.ts";
 export {
+  ACCEPT_RETRY_DELAY,
   connectRemoteCallback,
   REMOTE_QUEUE_BYTES,
   SelectorEventLoop,
@@ -99,14 +100,106 @@ export {
   Token,
 } from "./src/context.ts";
 export {
+  BrokenPipeError,
   CancelledError,
+  ConnectionAbortedError,
+  ConnectionError,
+  ConnectionRefusedError,
+  ConnectionResetError,
   FatalError,
+  GaiError,
   InvalidStateError,
   NotImplementedError,
   OSError,
   RuntimeError,
   TimeoutError,
 } from "./src/exceptions.ts";
+export {
+  BaseProtocol,
+  BufferedProtocol,
+  DatagramProtocol,
+  Protocol,
+} from "./src/protocols.ts";
+export {
+  BaseTransport,
+  DatagramTransport,
+  ReadTransport,
+  Transport,
+  WriteTransport,
+} from "./src/transports.ts";
+export {
+  BaseSocketTransport,
+  DEFAULT_HIGH_WATER,
+  MAX_READ_SIZE,
+  SocketDatagramTransport,
+  SocketTransport,
+} from "./src/selector_transports.ts";
+export { Server } from "./src/server.ts";
+export {
+  type CreateConnectionOptions,
+  type CreateServerOptions,
+  type CreateUnixServerOptions,
+  type DatagramEndpointOptions,
+  type GetaddrinfoOptions,
+  interleaveAddrinfos,
+  SendfileNotAvailableError,
+  type SendfileOptions,
+} from "./src/net.ts";
+export {
+  type ClientConnected,
+  IncompleteReadError,
+  LimitOverrunError,
+  openConnection,
+  openUnixConnection,
+  startServer,
+  startUnixServer,
+  STREAM_LIMIT,
+  type StreamOptions,
+  StreamReader,
+  StreamReaderProtocol,
+  StreamWriter,
+} from "./src/streams.ts";
+export { Socket, socketpair } from "./ffi/socket.ts";
+export {
+  type Address,
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  AF_UNSPEC,
+  type Inet6Address,
+  type InetAddress,
+  IPPROTO_IPV6,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPV6_V6ONLY,
+  SHUT_RD,
+  SHUT_RDWR,
+  SHUT_WR,
+  SO_BROADCAST,
+  SO_ERROR,
+  SO_KEEPALIVE,
+  SO_RCVBUF,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SO_SNDBUF,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  SOMAXCONN,
+  TCP_NODELAY,
+} from "./ffi/sys/sockaddr.ts";
+export {
+  type AddrInfo,
+  AI_ADDRCONFIG,
+  AI_CANONNAME,
+  AI_NUMERICHOST,
+  AI_NUMERICSERV,
+  AI_PASSIVE,
+  NI_DGRAM,
+  NI_NAMEREQD,
+  NI_NUMERICHOST,
+  NI_NUMERICSERV,
+} from "./ffi/dns.ts";
 export type { RemoteCallback, RemoteCallbackHandle } from "./src/remote.ts";
 export { type Logger, setLogger } from "./src/log.ts";
 export * as os from "./ffi/os.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { OSError } from "../src/exceptions.ts";
+import { type OSError, osErrorClass } from "../src/exceptions.ts";
 import {
   type NativeMemory,
   openLibrary,
@@ -46,6 +46,13 @@ const lib = openLibrary(LIBC_PATHS[platform] ?? "libc.so.6", {
   malloc: { parameters: ["u64"], result: "pointer" },
   // void free(void *ptr);
   free: { parameters: ["pointer"], result: "void" },
+  // int open(const char *pathname, int flags, mode_t mode);
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  // ssize_t pread(int fd, void *buf, size_t count, off_t offset);
+  //   (result read as int: counts stay below 2^31)
+  pread: { parameters: ["i32", "buffer", "u64", "i64"], result: "i32" },
+  // off_t lseek(int fd, off_t offset, int whence);
+  lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
 });
 
 /** The bound libc functions (numbers in, numbers out). */
@@ -66,6 +73,9 @@ export const libc = lib.symbols as {
   strerror(errnum: number): Pointer;
   malloc(size: number): Pointer;
   free(p: Pointer): void;
+  open(path: Uint8Array, flags: number, mode: number): number;
+  pread(fd: number, buf: Uint8Array, count: number, offset: number): number;
+  lseek(fd: number, offset: number, whence: number): number;
 };
 
 /** The path of the C library this thread loaded. */
@@ -94,7 +104,9 @@ export function osError(
   syscall: string,
   detail?: string,
 ): OSError {
-  return new OSError(code, errnoName(code), strerror(code), syscall, detail);
+  const name = errnoName(code);
+  const ErrorClass = osErrorClass(name);
+  return new ErrorClass(code, name, strerror(code), syscall, detail);
 }
 
 /** Returns `result`, or throws the OSError for errno when it is negative. */

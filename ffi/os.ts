@@ -8,7 +8,7 @@
  */
 import { check, errno, libc } from "./libc.ts";
 import { platform } from "./runtime.ts";
-import { EAGAIN } from "./sys/errno.ts";
+import { EAGAIN, EINTR } from "./sys/errno.ts";
 import { osError } from "./libc.ts";
 
 const O_NONBLOCK = platform === "linux" ? 0o4000 : 0x0004;
@@ -75,4 +75,38 @@ export function write(fd: number, data: Uint8Array | string): number | null {
 /** Closes a descriptor; OSError (EBADF) if it is not open. */
 export function close(fd: number): void {
   check(libc.close(fd), "close", `fd ${fd}`);
+}
+
+/** open(2) flags: read only. */
+export const O_RDONLY = 0;
+/** open(2) flags: write only. */
+export const O_WRONLY = 1;
+/** open(2) flags: read and write. */
+export const O_RDWR = 2;
+/** open(2) flags: create if missing. */
+export const O_CREAT = platform === "linux" ? 0o100 : 0x200;
+/** open(2) flags: truncate. */
+export const O_TRUNC = platform === "linux" ? 0o1000 : 0x400;
+
+/**
+ * Opens a file and returns its descriptor (close-on-exec). The descriptor
+ * is an OS fd, usable with sendfile() and sockSendfile().
+ */
+export function open(path: string, flags = O_RDONLY, mode = 0o666): number {
+  const bytes = new TextEncoder().encode(path + "\0");
+  return check(libc.open(bytes, flags | O_CLOEXEC, mode), "open", path);
+}
+
+/** Reads up to `buf.length` bytes at `position` (pread): the count, 0 at EOF. */
+export function pread(fd: number, buf: Uint8Array, position: number): number {
+  for (;;) {
+    const n = libc.pread(fd, buf, Math.min(buf.length, 0x40000000), position);
+    if (n >= 0) return n;
+    if (errno() !== EINTR) throw osError(errno(), "pread", `fd ${fd}`);
+  }
+}
+
+/** Sets the file position (lseek SEEK_SET); returns it. */
+export function seek(fd: number, position: number): number {
+  return check(libc.lseek(fd, position, 0), "lseek", `fd ${fd}`);
 }

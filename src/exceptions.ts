@@ -89,3 +89,113 @@ export class OSError extends Error {
     this.syscall = syscall;
   }
 }
+
+/** A connection-related OSError (Python's ConnectionError). */
+export class ConnectionError extends OSError {
+  /** Creates the error (see {@link OSError}). */
+  constructor(
+    errno: number,
+    code: string,
+    strerror: string,
+    syscall: string,
+    detail?: string,
+  ) {
+    super(errno, code, strerror, syscall, detail);
+    this.name = "ConnectionError";
+  }
+}
+
+/** The peer refused the connection (ECONNREFUSED). */
+export class ConnectionRefusedError extends ConnectionError {
+  /** Creates the error (see {@link OSError}). */
+  constructor(
+    errno: number,
+    code: string,
+    strerror: string,
+    syscall: string,
+    detail?: string,
+  ) {
+    super(errno, code, strerror, syscall, detail);
+    this.name = "ConnectionRefusedError";
+  }
+}
+
+/** The peer reset the connection (ECONNRESET). */
+export class ConnectionResetError extends ConnectionError {
+  /** Creates the error (see {@link OSError}). */
+  constructor(
+    errno: number,
+    code: string,
+    strerror: string,
+    syscall: string,
+    detail?: string,
+  ) {
+    super(errno, code, strerror, syscall, detail);
+    this.name = "ConnectionResetError";
+  }
+}
+
+/** The connection was aborted (ECONNABORTED). */
+export class ConnectionAbortedError extends ConnectionError {
+  /** Creates the error (see {@link OSError}). */
+  constructor(
+    errno: number,
+    code: string,
+    strerror: string,
+    syscall: string,
+    detail?: string,
+  ) {
+    super(errno, code, strerror, syscall, detail);
+    this.name = "ConnectionAbortedError";
+  }
+}
+
+/** Writing to a connection the peer has closed (EPIPE, ESHUTDOWN). */
+export class BrokenPipeError extends ConnectionError {
+  /** Creates the error (see {@link OSError}). */
+  constructor(
+    errno: number,
+    code: string,
+    strerror: string,
+    syscall: string,
+    detail?: string,
+  ) {
+    super(errno, code, strerror, syscall, detail);
+    this.name = "BrokenPipeError";
+  }
+}
+
+/**
+ * Name resolution failed (Python's socket.gaierror): `errno` is the
+ * getaddrinfo result (EAI_*), `code` its name, like "EAI_NONAME".
+ */
+export class GaiError extends OSError {
+  /** Creates the error (see {@link OSError}). */
+  constructor(
+    errno: number,
+    code: string,
+    strerror: string,
+    syscall: string,
+    detail?: string,
+  ) {
+    super(errno, code, strerror, syscall, detail);
+    this.name = "GaiError";
+  }
+}
+
+/** The OSError class for an errno name (ConnectionRefusedError, ...). */
+export function osErrorClass(code: string): typeof OSError {
+  switch (code) {
+    case "ECONNREFUSED":
+      return ConnectionRefusedError;
+    case "ECONNRESET":
+      return ConnectionResetError;
+    case "ECONNABORTED":
+      return ConnectionAbortedError;
+    case "EPIPE":
+    case "ESHUTDOWN":
+      return BrokenPipeError;
+    default:
+      return OSError;
+  }
+}

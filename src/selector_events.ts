@@ -14,7 +14,32 @@ import {
   loopPlatform,
   type Waiter,
 } from "../ffi/selectors.ts";
+import { type AddrInfo, createResolver, type Resolver } from "../ffi/dns.ts";
+import { pread, seek } from "../ffi/os.ts";
+import type { Socket } from "../ffi/socket.ts";
+import {
+  type Address,
+  AF_INET6,
+  formatAddress,
+  ipFamily,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+} from "../ffi/sys/sockaddr.ts";
 import { BaseEventLoop } from "./base_events.ts";
+import { RuntimeError } from "./exceptions.ts";
+import type { Future } from "./futures.ts";
+import * as net from "./net.ts";
+import type { BaseProtocol, DatagramProtocol, Protocol } from "./protocols.ts";
+import {
+  type BaseSocketTransport,
+  MAX_READ_SIZE,
+  SocketTransport,
+} from "./selector_transports.ts";
+import type { Server } from "./server.ts";
+import * as ops from "./sock_ops.ts";
+import type { DatagramTransport, Transport } from "./transports.ts";
 import { NO_CONTEXT } from "./context.ts";
 import { type Callback, Handle, takeContext, withContext } from "./events.ts";
 import {
@@ -35,6 +60,11 @@ import {
 
 type Watchers = [reader: Handle | null, writer: Handle | null];
 
+/** After running out of descriptors, accepting resumes this many ms later. */
+export const ACCEPT_RETRY_DELAY = 1000;
+
+const RESOURCE_ERRORS = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
+
 /** The bytes of one RemoteCallback queue, unless told otherwise. */
 export const REMOTE_QUEUE_BYTES = 64 * 1024;
 
@@ -52,6 +82,13 @@ export class SelectorEventLoop extends BaseEventLoop {
   private readonly _pendingWord = new Int32Array(this._pending);
   private readonly _remotes = new Set<RemoteQueue>();
   private _remoteWake: Promise<void> | null = null;
+  /** @internal Live transports by fd: their fds are off limits to addReader & co. */
+  readonly _transports: Map<number, BaseSocketTransport> = new Map();
+  /** @internal One read buffer for every transport of this loop. */
+  readonly _readBuffer: Uint8Array = new Uint8Array(MAX_READ_SIZE);
+  /** Listening sockets being served. */
+  private readonly _listening = new Set<Socket>();
+  private _resolver: Resolver | null = null;
 
   /** Creates a loop over `selector` (default: the best one for this OS). */
   constructor(selector?: Selector) {
@@ -251,6 +288,7 @@ export class SelectorEventLoop extends BaseEventLoop {
     callback: Callback,
     ...args: unknown[]
   ): void {
+    this._ensureFdNoTransport(fd);
     this._addWatcher(fd, callback, args, EVENT_READ, "addReader");
   }
 
@@ -263,17 +301,52 @@ export class SelectorEventLoop extends BaseEventLoop {
     callback: Callback,
     ...args: unknown[]
   ): void {
+    this._ensureFdNoTransport(fd);
     this._addWatcher(fd, callback, args, EVENT_WRITE, "addWriter");
   }
 
   /** Stops watching `fd` for reading; returns whether a reader was removed. */
   override removeReader(fd: FileLike): boolean {
+    this._ensureFdNoTransport(fd);
     return this._removeWatcher(fd, EVENT_READ);
   }
 
   /** Stops watching `fd` for writing; returns whether a writer was removed. */
   override removeWriter(fd: FileLike): boolean {
+    this._ensureFdNoTransport(fd);
     return this._removeWatcher(fd, EVENT_WRITE);
+  }
+
+  /** @internal addReader for transports (no ownership check). */
+  _addReader(fd: number, callback: Callback): void {
+    this._addWatcher(fd, callback, [], EVENT_READ, "addReader");
+  }
+
+  /** @internal addWriter for transports. */
+  _addWriter(fd: number, callback: Callback): void {
+    this._addWatcher(fd, callback, [], EVENT_WRITE, "addWriter");
+  }
+
+  /** @internal removeReader for transports. */
+  _removeReader(fd: number): boolean {
+    return this._removeWatcher(fd, EVENT_READ);
+  }
+
+  /** @internal removeWriter for transports. */
+  _removeWriter(fd: number): boolean {
+    return this._removeWatcher(fd, EVENT_WRITE);
+  }
+
+  /** @internal RuntimeError when a live transport owns `fd`. */
+  _ensureFdNoTransport(fileobj: FileLike): void {
+    if (this._transports.size === 0) return;
+    const fd = fileobjToFd(fileobj);
+    const transport = this._transports.get(fd);
+    if (transport !== undefined && !transport._isLost()) {
+      throw new RuntimeError(
+        `File descriptor ${fd} is used by transport ${transport}`,
+      );
+    }
   }
 
   /** Adds a reader or writer, sharing the fd's registration. */
@@ -337,6 +410,373 @@ export class SelectorEventLoop extends BaseEventLoop {
     return true;
   }
 
+  // -- socket operations ----------------------------------------------------
+
+  /** Receives up to `nbytes` bytes from `sock` (an empty array at EOF). */
+  override sockRecv(sock: Socket, nbytes: number): Future<Uint8Array> {
+    this._checkClosed();
+    return ops.sockRecv(this, sock, nbytes);
+  }
+
+  /** Receives into `buf`; resolves with the count (0 at EOF). */
+  override sockRecvInto(sock: Socket, buf: Uint8Array): Future<number> {
+    this._checkClosed();
+    return ops.sockRecvInto(this, sock, buf);
+  }
+
+  /** Receives a datagram of up to `bufsize` bytes: `[data, sender]`. */
+  override sockRecvfrom(
+    sock: Socket,
+    bufsize: number,
+  ): Future<[Uint8Array, Address]> {
+    this._checkClosed();
+    return ops.sockRecvfrom(this, sock, bufsize);
+  }
+
+  /** Receives a datagram into `buf`: `[count, sender]`. */
+  override sockRecvfromInto(
+    sock: Socket,
+    buf: Uint8Array,
+    nbytes = 0,
+  ): Future<[number, Address]> {
+    this._checkClosed();
+    return ops.sockRecvfromInto(this, sock, buf, nbytes);
+  }
+
+  /** Sends all of `data`. */
+  override sockSendall(sock: Socket, data: Uint8Array): Future<void> {
+    this._checkClosed();
+    return ops.sockSendall(this, sock, data);
+  }
+
+  /** Sends one datagram to `address`; resolves with the count. */
+  override sockSendto(
+    sock: Socket,
+    data: Uint8Array,
+    address: Address,
+  ): Future<number> {
+    this._checkClosed();
+    return ops.sockSendto(this, sock, data, address);
+  }
+
+  /** Connects `sock` to `address` (host names are resolved first). */
+  override sockConnect(sock: Socket, address: Address): Future<void> {
+    this._checkClosed();
+    return ops.sockConnect(this, sock, address);
+  }
+
+  /** Accepts a connection on a listening `sock`: `[conn, address]`. */
+  override sockAccept(sock: Socket): Future<[Socket, Address]> {
+    this._checkClosed();
+    return ops.sockAccept(this, sock);
+  }
+
+  /**
+   * Sends `count` bytes (null: to the end) of `file` (an fd or an object
+   * with fileno()) from `offset` over `sock` with sendfile(2), or by
+   * reading and sending when the kernel cannot (unless `fallback: false`).
+   */
+  override sockSendfile(
+    sock: Socket,
+    file: FileLike,
+    offset = 0,
+    count: number | null = null,
+    options: net.SendfileOptions = {},
+  ): Promise<number> {
+    this._checkClosed();
+    ops.checkSocket(sock, "sockSendfile");
+    this._ensureFdNoTransport(sock.fileno());
+    return net.sockSendfile(
+      this,
+      sock,
+      file,
+      offset,
+      count,
+      options,
+      pread,
+      seek,
+    );
+  }
+
+  /** @internal Resolves the host in `address` for `sock`'s family and type. */
+  async _ensureResolved(sock: Socket, address: Address): Promise<Address> {
+    const [host, port] = address as readonly [string, number];
+    const infos = await this.getaddrinfo(host, port, {
+      family: sock.family,
+      type: sock.type,
+      proto: sock.proto,
+    });
+    if (infos.length === 0) {
+      throw new TypeError(`no address found for ${formatAddress(address)}`);
+    }
+    return infos[0][4];
+  }
+
+  // -- names ----------------------------------------------------------------
+
+  /**
+   * Resolves `host` and `port` (libc getaddrinfo, off the JS thread):
+   * `[family, type, proto, canonname, sockaddr]` entries. Numeric hosts
+   * with a known type are answered at once. GaiError when nothing is found.
+   */
+  override getaddrinfo(
+    host: string | null,
+    port: string | number | null,
+    options: net.GetaddrinfoOptions = {},
+  ): Future<AddrInfo[]> {
+    this._checkClosed();
+    const req = {
+      host,
+      port,
+      family: options.family ?? 0,
+      type: options.type ?? 0,
+      proto: options.proto ?? 0,
+      flags: options.flags ?? 0,
+    };
+    const fut = this.createFuture<AddrInfo[]>();
+    const known = numericAddrinfo(req);
+    if (known !== null) {
+      fut.setResult(known);
+      return fut;
+    }
+    this._resolver ??= createResolver();
+    this._resolver.getaddrinfo(req).then(
+      (infos) => {
+        if (!fut.done() && !this.isClosed()) fut.setResult(infos);
+      },
+      (error) => {
+        if (!fut.done() && !this.isClosed()) fut.setException(error);
+      },
+    );
+    return fut;
+  }
+
+  /** Reverse-resolves `sockaddr` (libc getnameinfo): `[host, service]`. */
+  override getnameinfo(
+    sockaddr: Address,
+    flags = 0,
+  ): Future<[string, string]> {
+    this._checkClosed();
+    const fut = this.createFuture<[string, string]>();
+    if (!Array.isArray(sockaddr) || typeof sockaddr[0] !== "string") {
+      fut.setException(
+        new TypeError("getnameinfo() expects [host, port] or an IPv6 address"),
+      );
+      return fut;
+    }
+    const family = ipFamily(sockaddr[0]);
+    if (family === 0) {
+      fut.setException(
+        new TypeError(
+          `getnameinfo() needs a numeric host, got '${sockaddr[0]}'`,
+        ),
+      );
+      return fut;
+    }
+    this._resolver ??= createResolver();
+    this._resolver.getnameinfo(family, sockaddr, flags).then(
+      (value) => {
+        if (!fut.done() && !this.isClosed()) fut.setResult(value);
+      },
+      (error) => {
+        if (!fut.done() && !this.isClosed()) fut.setException(error);
+      },
+    );
+    return fut;
+  }
+
+  // -- connections and servers ---------------------------------------------
+
+  /**
+   * Connects to `host`:`port` (or wraps `options.sock`) and makes a
+   * protocol from `protocolFactory`: resolves with `[transport, protocol]`
+   * once connectionMade() ran.
+   */
+  override createConnection<P extends BaseProtocol>(
+    protocolFactory: () => P,
+    host?: string | null,
+    port?: number | string | null,
+    options?: net.CreateConnectionOptions,
+  ): Promise<[Transport, P]> {
+    this._checkClosed();
+    return net.createConnection(this, protocolFactory, host, port, options);
+  }
+
+  /**
+   * Listens on every address of `host` (a name, a list, or null/"" for all
+   * interfaces) at `port` (0: any free port), or on `options.sock`.
+   */
+  override createServer(
+    protocolFactory: () => BaseProtocol,
+    host?: string | string[] | null,
+    port?: number | string | null,
+    options?: net.CreateServerOptions,
+  ): Promise<Server> {
+    this._checkClosed();
+    return net.createServer(this, protocolFactory, host, port, options);
+  }
+
+  /** Connects to a Unix socket at `path` (or wraps `options.sock`). */
+  override createUnixConnection<P extends BaseProtocol>(
+    protocolFactory: () => P,
+    path?: string | null,
+    options?: { sock?: Socket },
+  ): Promise<[Transport, P]> {
+    this._checkClosed();
+    return net.createUnixConnection(this, protocolFactory, path, options);
+  }
+
+  /** Listens on a Unix socket at `path` ("\0name": abstract namespace). */
+  override createUnixServer(
+    protocolFactory: () => BaseProtocol,
+    path?: string | null,
+    options?: net.CreateUnixServerOptions,
+  ): Promise<Server> {
+    this._checkClosed();
+    return net.createUnixServer(this, protocolFactory, path, options);
+  }
+
+  /** Wraps a socket accepted elsewhere in a transport. */
+  override connectAcceptedSocket<P extends BaseProtocol>(
+    protocolFactory: () => P,
+    sock: Socket,
+  ): Promise<[Transport, P]> {
+    this._checkClosed();
+    return net.connectAcceptedSocket(this, protocolFactory, sock);
+  }
+
+  /** Creates a UDP (or Unix datagram) endpoint. */
+  override createDatagramEndpoint<P extends DatagramProtocol>(
+    protocolFactory: () => P,
+    options?: net.DatagramEndpointOptions,
+  ): Promise<[DatagramTransport, P]> {
+    this._checkClosed();
+    return net.createDatagramEndpoint(this, protocolFactory, options);
+  }
+
+  /**
+   * Sends a file over a stream transport with sendfile(2) (or reading and
+   * writing, unless `fallback: false`); resolves with the bytes sent.
+   */
+  override sendfile(
+    transport: Transport,
+    file: FileLike,
+    offset = 0,
+    count: number | null = null,
+    options: net.SendfileOptions = {},
+  ): Promise<number> {
+    this._checkClosed();
+    return net.transportSendfile(
+      this,
+      transport,
+      file,
+      offset,
+      count,
+      options,
+      pread,
+      seek,
+    );
+  }
+
+  /** @internal Accepts connections on `sock` for `server`. */
+  _startServing(
+    protocolFactory: () => BaseProtocol,
+    sock: Socket,
+    server: Server,
+    backlog: number,
+  ): void {
+    if (sock.fileno() < 0) return;
+    this._listening.add(sock);
+    this._addReader(
+      sock.fileno(),
+      () => this._acceptConnections(protocolFactory, sock, server, backlog),
+    );
+  }
+
+  /** @internal Stops accepting on `sock` and closes it. */
+  _stopServing(sock: Socket): void {
+    if (sock.fileno() >= 0) this._removeReader(sock.fileno());
+    this._listening.delete(sock);
+    sock.close();
+  }
+
+  /** Accepts up to `backlog` pending connections. */
+  private _acceptConnections(
+    protocolFactory: () => BaseProtocol,
+    sock: Socket,
+    server: Server,
+    backlog: number,
+  ): void {
+    for (let i = 0; i < Math.max(1, backlog); i++) {
+      let accepted: [Socket, Address] | null;
+      try {
+        accepted = sock.tryAccept();
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? "";
+        if (!RESOURCE_ERRORS.has(code)) {
+          // ECONNABORTED and friends: the peer gave up; keep serving.
+          this.callExceptionHandler({
+            message: "socket.accept() failed",
+            exception: error,
+            socket: sock,
+          });
+          return;
+        }
+        this.callExceptionHandler({
+          message: "socket.accept() out of system resource",
+          exception: error,
+          socket: sock,
+        });
+        this._removeReader(sock.fileno());
+        this.callLater(
+          ACCEPT_RETRY_DELAY,
+          () => {
+            if (server.isServing() && sock.fileno() >= 0) {
+              this._startServing(protocolFactory, sock, server, backlog);
+            }
+          },
+        );
+        return;
+      }
+      if (accepted === null) return;
+      this._acceptedConnection(
+        protocolFactory,
+        accepted[0],
+        accepted[1],
+        server,
+      );
+    }
+  }
+
+  /** Makes the protocol and transport of an accepted connection. */
+  private _acceptedConnection(
+    protocolFactory: () => BaseProtocol,
+    conn: Socket,
+    address: Address,
+    server: Server,
+  ): void {
+    let protocol: BaseProtocol;
+    try {
+      protocol = protocolFactory();
+    } catch (error) {
+      conn.close();
+      this.callExceptionHandler({
+        message: "Error on transport creation for incoming connection",
+        exception: error,
+        socket: conn,
+      });
+      return;
+    }
+    new SocketTransport(
+      this,
+      conn,
+      protocol as Protocol,
+      null,
+      { peername: address },
+      server,
+    );
+  }
+
   // -- closing --------------------------------------------------------------
 
   /**
@@ -349,6 +789,15 @@ export class SelectorEventLoop extends BaseEventLoop {
     super.close();
     for (const queue of this._remotes) queue.close();
     this._remotes.clear();
+    // Nothing may outlive the loop: drop connections and listeners.
+    for (const transport of this._transports.values()) {
+      transport._closeOnLoopClose();
+    }
+    this._transports.clear();
+    for (const sock of this._listening) sock.close();
+    this._listening.clear();
+    this._resolver?.close();
+    this._resolver = null;
     this._waiter?.close();
     this._waiter = null;
     for (const key of this._selector.getMap().values()) {
@@ -369,4 +818,30 @@ export function connectRemoteCallback(
   handle: RemoteCallbackHandle,
 ): RemoteCallback {
   return new RemoteCallback(handle, loopPlatform.signalFd);
+}
+
+/** getaddrinfo's answer for a numeric host, computed here; else null. */
+function numericAddrinfo(req: {
+  host: string | null;
+  port: string | number | null;
+  family: number;
+  type: number;
+  proto: number;
+}): AddrInfo[] | null {
+  if (req.host === null || req.type === 0) return null;
+  if (req.type !== SOCK_STREAM && req.type !== SOCK_DGRAM) return null;
+  let port: number;
+  if (req.port === null) port = 0;
+  else if (typeof req.port === "number") port = req.port;
+  else if (/^[0-9]+$/.test(req.port)) port = Number(req.port);
+  else return null;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) return null;
+  const family = ipFamily(req.host);
+  if (family === 0 || (req.family !== 0 && req.family !== family)) return null;
+  const proto = req.proto ||
+    (req.type === SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP);
+  const address: Address = family === AF_INET6
+    ? [req.host, port, 0, 0]
+    : [req.host, port];
+  return [[family, req.type, proto, "", address]];
 }

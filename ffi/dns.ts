@@ -1,0 +1,467 @@
+/**
+ * Name resolution through libc's getaddrinfo/getnameinfo, off the JS
+ * thread: a resolver may take seconds, and the loop must keep running.
+ *
+ * - Deno: `nonblocking` FFI calls on Deno's blocking-call pool. All memory
+ *   they touch is malloc'd and freed when the call has returned, even when
+ *   the caller stopped waiting (cancellation).
+ * - Bun: `nonblocking` is ignored, so a resolver Worker makes the calls
+ *   (ffi/dns_worker.ts). It is referenced only while a request is pending
+ *   and terminated by `close()`.
+ *
+ * C API used (glibc):
+ * ```c
+ * int getaddrinfo(const char *node, const char *service,
+ *                 const struct addrinfo *hints, struct addrinfo **res);
+ * void freeaddrinfo(struct addrinfo *res);
+ * const char *gai_strerror(int errcode);
+ * int getnameinfo(const struct sockaddr *sa, socklen_t salen,
+ *                 char *host, socklen_t hostlen,
+ *                 char *serv, socklen_t servlen, int flags);
+ *
+ * struct addrinfo {            // 48 bytes on 64-bit Linux
+ *   int ai_flags;              // offset 0
+ *   int ai_family;             // offset 4
+ *   int ai_socktype;           // offset 8
+ *   int ai_protocol;           // offset 12
+ *   socklen_t ai_addrlen;      // offset 16
+ *   struct sockaddr *ai_addr;  // offset 24
+ *   char *ai_canonname;        // offset 32
+ *   struct addrinfo *ai_next;  // offset 40
+ * };
+ * ```
+ *
+ * @module
+ */
+import { GaiError } from "../src/exceptions.ts";
+import { allocate, libcPath } from "./libc.ts";
+import {
+  type NativeMemory,
+  openLibrary,
+  pointerAddress,
+  pointerFromAddress,
+  runtime,
+  viewNative,
+} from "./runtime.ts";
+import {
+  type Address,
+  decodeSockaddr,
+  encodeSockaddr,
+  formatAddress,
+} from "./sys/sockaddr.ts";
+
+/** The layout of `struct addrinfo` (checked against C by tests). */
+export const ADDRINFO_LAYOUT = {
+  size: 48,
+  flags: 0,
+  family: 4,
+  socktype: 8,
+  protocol: 12,
+  addrlen: 16,
+  addr: 24,
+  canonname: 32,
+  next: 40,
+} as const;
+
+/** getaddrinfo flag: the address is for bind() (any address when host is null). */
+export const AI_PASSIVE = 0x1;
+/** getaddrinfo flag: fill in the canonical name. */
+export const AI_CANONNAME = 0x2;
+/** getaddrinfo flag: the host must be numeric. */
+export const AI_NUMERICHOST = 0x4;
+/** getaddrinfo flag: only families configured on this host. */
+export const AI_ADDRCONFIG = 0x20;
+/** getaddrinfo flag: the service must be numeric. */
+export const AI_NUMERICSERV = 0x400;
+/** getnameinfo flag: numeric host. */
+export const NI_NUMERICHOST = 1;
+/** getnameinfo flag: numeric service. */
+export const NI_NUMERICSERV = 2;
+/** getnameinfo flag: fail when the name is not found. */
+export const NI_NAMEREQD = 8;
+/** getnameinfo flag: the service is a datagram one (udp). */
+export const NI_DGRAM = 16;
+
+const EAI_NAMES: Record<number, string> = {
+  [-1]: "EAI_BADFLAGS",
+  [-2]: "EAI_NONAME",
+  [-3]: "EAI_AGAIN",
+  [-4]: "EAI_FAIL",
+  [-5]: "EAI_NODATA",
+  [-6]: "EAI_FAMILY",
+  [-7]: "EAI_SOCKTYPE",
+  [-8]: "EAI_SERVICE",
+  [-9]: "EAI_ADDRFAMILY",
+  [-10]: "EAI_MEMORY",
+  [-11]: "EAI_SYSTEM",
+  [-12]: "EAI_OVERFLOW",
+};
+
+/** One result: `[family, type, proto, canonname, sockaddr]`, as Python's. */
+export type AddrInfo = [
+  family: number,
+  type: number,
+  proto: number,
+  canonname: string,
+  sockaddr: Address,
+];
+
+/** What getaddrinfo is asked. */
+export interface AddrInfoRequest {
+  /** A host name or numeric address; null for "any"/loopback. */
+  host: string | null;
+  /** A port number or service name; null for none. */
+  port: string | number | null;
+  /** AF_* or 0. */
+  family: number;
+  /** SOCK_* or 0. */
+  type: number;
+  /** Protocol or 0. */
+  proto: number;
+  /** AI_* flags. */
+  flags: number;
+}
+
+type DnsSymbols = {
+  getaddrinfo(node: unknown, service: unknown, hints: unknown, res: unknown):
+    | number
+    | Promise<number>;
+  freeaddrinfo(res: unknown): void;
+  gai_strerror(code: number): unknown;
+  getnameinfo(
+    sa: unknown,
+    salen: number,
+    host: unknown,
+    hostlen: number,
+    serv: unknown,
+    servlen: number,
+    flags: number,
+  ): number | Promise<number>;
+};
+
+let syncLib: DnsSymbols | undefined;
+let asyncLib: DnsSymbols | undefined;
+
+function bind(nonblocking: boolean): DnsSymbols {
+  return openLibrary(libcPath, {
+    getaddrinfo: {
+      parameters: ["pointer", "pointer", "pointer", "pointer"],
+      result: "i32",
+      nonblocking,
+    },
+    freeaddrinfo: { parameters: ["pointer"], result: "void" },
+    gai_strerror: { parameters: ["i32"], result: "pointer" },
+    getnameinfo: {
+      parameters: ["pointer", "u32", "pointer", "u32", "pointer", "u32", "i32"],
+      result: "i32",
+      nonblocking,
+    },
+  }).symbols as unknown as DnsSymbols;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function readCString(address: number, max = 1025): string {
+  if (address === 0) return "";
+  const bytes = new Uint8Array(viewNative(pointerFromAddress(address), max));
+  const end = bytes.indexOf(0);
+  return decoder.decode(bytes.subarray(0, end < 0 ? max : end));
+}
+
+/** The GaiError for a getaddrinfo/getnameinfo result code. */
+export function gaiError(
+  code: number,
+  syscall: string,
+  detail: string,
+): GaiError {
+  syncLib ??= bind(false);
+  const text = readCString(pointerAddress(syncLib.gai_strerror(code)), 256);
+  return new GaiError(
+    code,
+    EAI_NAMES[code] ?? `EAI_${-code}`,
+    text,
+    syscall,
+    detail,
+  );
+}
+
+/** Memory for one request: strings, hints, result cell; freed together. */
+class RequestMemory {
+  private readonly blocks: NativeMemory[] = [];
+
+  /** A NUL-terminated copy of `text` (null pointer for null). */
+  string(text: string | null): unknown {
+    if (text === null) return null;
+    const bytes = encoder.encode(text);
+    if (bytes.includes(0)) {
+      throw new TypeError(`host and service must not contain NUL bytes`);
+    }
+    const block = this.block(bytes.length + 1);
+    block.bytes.set(bytes);
+    return block.pointer;
+  }
+
+  block(size: number): NativeMemory {
+    const block = allocate(size);
+    this.blocks.push(block);
+    return block;
+  }
+
+  free(): void {
+    for (const block of this.blocks) block.free();
+    this.blocks.length = 0;
+  }
+}
+
+function requestDetail(req: AddrInfoRequest): string {
+  return req.port === null ? `${req.host}` : `${req.host}:${req.port}`;
+}
+
+/** Runs getaddrinfo; sync in a Worker, nonblocking in Deno. */
+async function callGetaddrinfo(
+  lib: DnsSymbols,
+  req: AddrInfoRequest,
+): Promise<AddrInfo[]> {
+  const memory = new RequestMemory();
+  try {
+    const node = memory.string(req.host);
+    const service = memory.string(req.port === null ? null : String(req.port));
+    const hints = memory.block(ADDRINFO_LAYOUT.size);
+    const view = new DataView(hints.bytes.buffer);
+    view.setInt32(ADDRINFO_LAYOUT.flags, req.flags, true);
+    view.setInt32(ADDRINFO_LAYOUT.family, req.family, true);
+    view.setInt32(ADDRINFO_LAYOUT.socktype, req.type, true);
+    view.setInt32(ADDRINFO_LAYOUT.protocol, req.proto, true);
+    const res = memory.block(8);
+    const code = await lib.getaddrinfo(
+      node,
+      service,
+      hints.pointer,
+      res.pointer,
+    );
+    if (code !== 0) {
+      throw gaiError(code, "getaddrinfo", requestDetail(req));
+    }
+    const head = Number(new DataView(res.bytes.buffer).getBigUint64(0, true));
+    try {
+      return decodeAddrinfo(head);
+    } finally {
+      lib.freeaddrinfo(pointerFromAddress(head));
+    }
+  } finally {
+    memory.free();
+  }
+}
+
+/** Walks a `struct addrinfo` list. */
+function decodeAddrinfo(head: number): AddrInfo[] {
+  const out: AddrInfo[] = [];
+  const L = ADDRINFO_LAYOUT;
+  for (let at = head; at !== 0;) {
+    const view = new DataView(viewNative(pointerFromAddress(at), L.size));
+    const family = view.getInt32(L.family, true);
+    const addrlen = view.getUint32(L.addrlen, true);
+    const addr = Number(view.getBigUint64(L.addr, true));
+    const canon = Number(view.getBigUint64(L.canonname, true));
+    let sockaddr: Address | null = null;
+    if (addr !== 0 && addrlen > 0) {
+      const bytes = new Uint8Array(
+        viewNative(pointerFromAddress(addr), addrlen),
+      );
+      try {
+        sockaddr = decodeSockaddr(bytes.slice(), addrlen);
+      } catch {
+        sockaddr = null; // a family we do not speak
+      }
+    }
+    if (sockaddr !== null) {
+      out.push([
+        family,
+        view.getInt32(L.socktype, true),
+        view.getInt32(L.protocol, true),
+        readCString(canon),
+        sockaddr,
+      ]);
+    }
+    at = Number(view.getBigUint64(L.next, true));
+  }
+  return out;
+}
+
+/** Runs getnameinfo; sync in a Worker, nonblocking in Deno. */
+async function callGetnameinfo(
+  lib: DnsSymbols,
+  family: number,
+  sockaddr: Address,
+  flags: number,
+): Promise<[string, string]> {
+  const memory = new RequestMemory();
+  try {
+    const encoded = encodeSockaddr(family, sockaddr);
+    const sa = memory.block(encoded.bytes.length);
+    sa.bytes.set(encoded.bytes);
+    const host = memory.block(1025);
+    const serv = memory.block(32);
+    const code = await lib.getnameinfo(
+      sa.pointer,
+      encoded.length,
+      host.pointer,
+      1025,
+      serv.pointer,
+      32,
+      flags,
+    );
+    if (code !== 0) {
+      throw gaiError(code, "getnameinfo", formatAddress(sockaddr));
+    }
+    return [readCString(host.address), readCString(serv.address, 32)];
+  } finally {
+    memory.free();
+  }
+}
+
+/** Blocking getaddrinfo on the calling thread (the resolver Worker's). */
+export function getaddrinfoHere(req: AddrInfoRequest): Promise<AddrInfo[]> {
+  syncLib ??= bind(false);
+  return callGetaddrinfo(syncLib, req);
+}
+
+/** Blocking getnameinfo on the calling thread (the resolver Worker's). */
+export function getnameinfoHere(
+  family: number,
+  sockaddr: Address,
+  flags: number,
+): Promise<[string, string]> {
+  syncLib ??= bind(false);
+  return callGetnameinfo(syncLib, family, sockaddr, flags);
+}
+
+/** Resolves names off the JS thread. */
+export interface Resolver {
+  /** libc getaddrinfo. Rejects with GaiError. */
+  getaddrinfo(req: AddrInfoRequest): Promise<AddrInfo[]>;
+  /** libc getnameinfo for an address of `family`. */
+  getnameinfo(
+    family: number,
+    sockaddr: Address,
+    flags: number,
+  ): Promise<[string, string]>;
+  /** Ends the resolver's thread (Bun); pending requests reject. */
+  close(): void;
+}
+
+/** Deno: nonblocking FFI calls on the runtime's pool. */
+class PoolResolver implements Resolver {
+  getaddrinfo(req: AddrInfoRequest): Promise<AddrInfo[]> {
+    asyncLib ??= bind(true);
+    return callGetaddrinfo(asyncLib, req);
+  }
+
+  getnameinfo(
+    family: number,
+    sockaddr: Address,
+    flags: number,
+  ): Promise<[string, string]> {
+    asyncLib ??= bind(true);
+    return callGetnameinfo(asyncLib, family, sockaddr, flags);
+  }
+
+  close(): void {
+    // Calls in flight finish on the pool and free their memory.
+  }
+}
+
+interface WorkerLike {
+  postMessage(message: unknown): void;
+  terminate(): void;
+  ref?(): void;
+  unref?(): void;
+  addEventListener(type: string, listener: (e: unknown) => void): void;
+}
+
+type Pending = {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+};
+
+/** Messages the resolver Worker answers with. */
+export type DnsReply =
+  | { id: number; ok: true; value: unknown }
+  | {
+    id: number;
+    ok: false;
+    error: { errno: number; code: string; message: string; syscall: string };
+  };
+
+/** Bun: a Worker that makes the blocking calls. */
+class WorkerResolver implements Resolver {
+  private worker: WorkerLike | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+
+  private start(): WorkerLike {
+    const url = new URL("./dns_worker.ts", import.meta.url);
+    const WorkerCtor = Reflect.get(globalThis, "Worker") as new (
+      url: URL,
+      options: unknown,
+    ) => WorkerLike;
+    const worker = new WorkerCtor(url, { type: "module", name: "aioloop-dns" });
+    worker.addEventListener("message", (event) => {
+      const reply = (event as MessageEvent<DnsReply>).data;
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.pending.delete(reply.id);
+      if (this.pending.size === 0) worker.unref?.();
+      if (reply.ok) waiter.resolve(reply.value);
+      else {
+        const e = reply.error;
+        const error = new GaiError(e.errno, e.code, "", e.syscall);
+        error.message = e.message;
+        waiter.reject(error);
+      }
+    });
+    return worker;
+  }
+
+  private call(message: Record<string, unknown>): Promise<unknown> {
+    if (this.closed) return Promise.reject(new Error("resolver is closed"));
+    const worker = this.worker ??= this.start();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.ref?.();
+      worker.postMessage({ id, ...message });
+    });
+  }
+
+  getaddrinfo(req: AddrInfoRequest): Promise<AddrInfo[]> {
+    return this.call({ op: "getaddrinfo", req }) as Promise<AddrInfo[]>;
+  }
+
+  getnameinfo(
+    family: number,
+    sockaddr: Address,
+    flags: number,
+  ): Promise<[string, string]> {
+    return this.call({ op: "getnameinfo", family, sockaddr, flags }) as Promise<
+      [string, string]
+    >;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.worker?.terminate();
+    this.worker = undefined;
+    const error = new Error("resolver closed before the answer came");
+    for (const waiter of this.pending.values()) waiter.reject(error);
+    this.pending.clear();
+  }
+}
+
+/** The resolver for this runtime. */
+export function createResolver(): Resolver {
+  return runtime === "deno" ? new PoolResolver() : new WorkerResolver();
+}

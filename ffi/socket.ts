@@ -1,0 +1,611 @@
+/**
+ * A small socket type of our own over the BSD socket calls (Python's
+ * `socket.socket`, non-blocking only). It owns its descriptor; the
+ * `try*` methods never block: they return null when the call would block
+ * (EAGAIN), retry on EINTR, and throw {@link OSError} otherwise.
+ *
+ * C API used (Linux):
+ * ```c
+ * int socket(int domain, int type, int protocol);
+ * int socketpair(int domain, int type, int protocol, int sv[2]);
+ * int bind(int fd, const struct sockaddr *addr, socklen_t len);
+ * int listen(int fd, int backlog);
+ * int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+ * int connect(int fd, const struct sockaddr *addr, socklen_t len);
+ * ssize_t recv(int fd, void *buf, size_t len, int flags);
+ * ssize_t send(int fd, const void *buf, size_t len, int flags);
+ * ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
+ *                  struct sockaddr *src, socklen_t *srclen);
+ * ssize_t sendto(int fd, const void *buf, size_t len, int flags,
+ *                const struct sockaddr *dst, socklen_t dstlen);
+ * int getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+ * int getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+ * int setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+ * int getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+ * int shutdown(int fd, int how);
+ * ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+ * ```
+ * The byte counts are bound as `i32` results: every call here passes a
+ * length below 2^31 (capped by {@link MAX_IO}), so the `ssize_t` fits, and
+ * the low half of the return register is the value on x86-64 and aarch64.
+ * Deno would return an `i64` as a BigInt, which costs a conversion per call.
+ *
+ * Every buffer handed to these calls is used by the kernel only during the
+ * call (the socket is non-blocking), so JS memory is safe to pass.
+ *
+ * @module
+ */
+import { OSError } from "../src/exceptions.ts";
+import { check, errno, libc, libcPath, osError } from "./libc.ts";
+import { openLibrary } from "./runtime.ts";
+import { EAGAIN, EINTR } from "./sys/errno.ts";
+import {
+  type Address,
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  decodeSockaddr,
+  encodeSockaddr,
+  familyName,
+  formatAddress,
+  MSG_NOSIGNAL,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOCKADDR_STORAGE_SIZE,
+  socketsAvailable,
+  SOL_SOCKET,
+  SOMAXCONN,
+} from "./sys/sockaddr.ts";
+
+/** The largest byte count passed to one call (fits an i32 result). */
+export const MAX_IO = 0x40000000;
+
+/** EINPROGRESS: a non-blocking connect has started. */
+export const EINPROGRESS = 115;
+/** EISCONN: already connected. */
+export const EISCONN = 106;
+
+type SocketSymbols = {
+  socket(domain: number, type: number, protocol: number): number;
+  socketpair(
+    domain: number,
+    type: number,
+    protocol: number,
+    sv: Int32Array,
+  ): number;
+  bind(fd: number, addr: Uint8Array, len: number): number;
+  listen(fd: number, backlog: number): number;
+  accept4(
+    fd: number,
+    addr: Uint8Array,
+    len: Uint32Array,
+    flags: number,
+  ): number;
+  connect(fd: number, addr: Uint8Array, len: number): number;
+  recv(fd: number, buf: Uint8Array, len: number, flags: number): number;
+  send(fd: number, buf: Uint8Array, len: number, flags: number): number;
+  recvfrom(
+    fd: number,
+    buf: Uint8Array,
+    len: number,
+    flags: number,
+    addr: Uint8Array,
+    addrlen: Uint32Array,
+  ): number;
+  sendto(
+    fd: number,
+    buf: Uint8Array,
+    len: number,
+    flags: number,
+    addr: Uint8Array,
+    addrlen: number,
+  ): number;
+  getsockname(fd: number, addr: Uint8Array, len: Uint32Array): number;
+  getpeername(fd: number, addr: Uint8Array, len: Uint32Array): number;
+  setsockopt(
+    fd: number,
+    level: number,
+    name: number,
+    val: Uint8Array,
+    len: number,
+  ): number;
+  getsockopt(
+    fd: number,
+    level: number,
+    name: number,
+    val: Uint8Array,
+    len: Uint32Array,
+  ): number;
+  shutdown(fd: number, how: number): number;
+  sendfile(
+    out: number,
+    inFd: number,
+    offset: BigInt64Array,
+    count: number,
+  ): number;
+};
+
+let bound: SocketSymbols | undefined;
+
+/** The socket calls, bound on first use. */
+export function sockets(): SocketSymbols {
+  if (bound) return bound;
+  if (!socketsAvailable) {
+    throw new Error(
+      "sockets are implemented for Linux only in this build of aioloop",
+    );
+  }
+  bound = openLibrary(libcPath, {
+    socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+    socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+    bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+    listen: { parameters: ["i32", "i32"], result: "i32" },
+    accept4: {
+      parameters: ["i32", "buffer", "buffer", "i32"],
+      result: "i32",
+    },
+    connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+    recv: { parameters: ["i32", "buffer", "u64", "i32"], result: "i32" },
+    send: { parameters: ["i32", "buffer", "u64", "i32"], result: "i32" },
+    recvfrom: {
+      parameters: ["i32", "buffer", "u64", "i32", "buffer", "buffer"],
+      result: "i32",
+    },
+    sendto: {
+      parameters: ["i32", "buffer", "u64", "i32", "buffer", "u32"],
+      result: "i32",
+    },
+    getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+    getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+    setsockopt: {
+      parameters: ["i32", "i32", "i32", "buffer", "u32"],
+      result: "i32",
+    },
+    getsockopt: {
+      parameters: ["i32", "i32", "i32", "buffer", "buffer"],
+      result: "i32",
+    },
+    shutdown: { parameters: ["i32", "i32"], result: "i32" },
+    sendfile: {
+      parameters: ["i32", "i32", "buffer", "u64"],
+      result: "i32",
+    },
+  }).symbols as unknown as SocketSymbols;
+  return bound;
+}
+
+// Scratch space for addresses the kernel fills in (one JS thread).
+const addrBuf = new Uint8Array(SOCKADDR_STORAGE_SIZE);
+const addrLen = new Uint32Array(1);
+const optBuf = new Uint8Array(8);
+const optLen = new Uint32Array(1);
+
+/** Whether `value` is a supported address family. */
+function checkFamily(family: number): void {
+  if (family !== AF_INET && family !== AF_INET6 && family !== AF_UNIX) {
+    throw new RangeError(
+      `unsupported address family ${family} (use AF_INET, AF_INET6 or AF_UNIX)`,
+    );
+  }
+}
+
+function checkType(type: number): void {
+  if (type !== SOCK_STREAM && type !== SOCK_DGRAM) {
+    throw new RangeError(
+      `unsupported socket type ${type} (use SOCK_STREAM or SOCK_DGRAM)`,
+    );
+  }
+}
+
+/** Bytes of any ArrayBufferView; TypeError for anything else. */
+export function toBytes(data: unknown, what = "data"): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) {
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  throw new TypeError(
+    `${what} must be a bytes-like object (Uint8Array, ArrayBufferView, ArrayBuffer), not ${
+      data === null ? "null" : typeof data === "string" ? "string" : typeof data
+    }`,
+  );
+}
+
+/**
+ * A non-blocking, close-on-exec socket that owns its descriptor.
+ *
+ * ```ts
+ * const sock = new Socket(AF_INET, SOCK_STREAM);
+ * sock.bind(["127.0.0.1", 0]);
+ * sock.listen();
+ * console.log(sock.getsockname()); // ["127.0.0.1", 40123]
+ * sock.close();
+ * ```
+ */
+export class Socket {
+  /** AF_INET, AF_INET6 or AF_UNIX. */
+  readonly family: number;
+  /** SOCK_STREAM or SOCK_DGRAM. */
+  readonly type: number;
+  /** The protocol number (0: the default for the type). */
+  readonly proto: number;
+  private fd: number;
+
+  /**
+   * Creates a socket, or adopts `fileno` (an open socket descriptor of
+   * that family and type; it is made non-blocking and owned from now on).
+   */
+  constructor(
+    family: number = AF_INET,
+    type: number = SOCK_STREAM,
+    proto = 0,
+    fileno?: number,
+  ) {
+    checkFamily(family);
+    checkType(type);
+    this.family = family;
+    this.type = type;
+    this.proto = proto;
+    if (fileno === undefined) {
+      this.fd = check(
+        sockets().socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto),
+        "socket",
+        familyName(family),
+      );
+    } else {
+      if (!Number.isInteger(fileno) || fileno < 0) {
+        throw new RangeError(`Invalid file descriptor: ${fileno}`);
+      }
+      this.fd = fileno;
+      setNonBlocking(fileno);
+    }
+  }
+
+  /** The descriptor, or -1 once closed or detached. */
+  fileno(): number {
+    return this.fd;
+  }
+
+  /** Whether close() or detach() was called. */
+  get closed(): boolean {
+    return this.fd < 0;
+  }
+
+  /** Closes the descriptor. Idempotent. */
+  close(): void {
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    libc.close(fd);
+  }
+
+  /** Gives up the descriptor without closing it; returns it. */
+  detach(): number {
+    const fd = this.fd;
+    this.fd = -1;
+    return fd;
+  }
+
+  /** Closes the socket (for `using`). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** The open descriptor; OSError (EBADF) once closed. */
+  private open(syscall: string): number {
+    if (this.fd < 0) {
+      throw new OSError(
+        9,
+        "EBADF",
+        "Bad file descriptor",
+        syscall,
+        "socket is closed",
+      );
+    }
+    return this.fd;
+  }
+
+  /** Binds to `address` (a numeric host, "" for any, or a path). */
+  bind(address: Address): void {
+    const fd = this.open("bind");
+    const sa = encodeSockaddr(this.family, address);
+    check(
+      sockets().bind(fd, sa.bytes, sa.length),
+      "bind",
+      formatAddress(address),
+    );
+  }
+
+  /** Starts listening; `backlog` defaults to SOMAXCONN. */
+  listen(backlog: number = SOMAXCONN): void {
+    const fd = this.open("listen");
+    check(sockets().listen(fd, Math.max(0, backlog | 0)), "listen");
+  }
+
+  /** The local address. */
+  getsockname(): Address {
+    const fd = this.open("getsockname");
+    addrLen[0] = SOCKADDR_STORAGE_SIZE;
+    addrBuf.fill(0, 0, 2);
+    check(sockets().getsockname(fd, addrBuf, addrLen), "getsockname");
+    return decodeSockaddr(addrBuf, addrLen[0]);
+  }
+
+  /** The peer's address; OSError (ENOTCONN) when not connected. */
+  getpeername(): Address {
+    const fd = this.open("getpeername");
+    addrLen[0] = SOCKADDR_STORAGE_SIZE;
+    addrBuf.fill(0, 0, 2);
+    check(sockets().getpeername(fd, addrBuf, addrLen), "getpeername");
+    return decodeSockaddr(addrBuf, addrLen[0]);
+  }
+
+  /** Sets an option: an int `value`, or raw bytes. */
+  setsockopt(level: number, optname: number, value: number | Uint8Array): void {
+    const fd = this.open("setsockopt");
+    let bytes: Uint8Array;
+    if (typeof value === "number") {
+      if (!Number.isInteger(value)) {
+        throw new TypeError(`option value must be an integer, got ${value}`);
+      }
+      new DataView(optBuf.buffer).setInt32(0, value, true);
+      bytes = optBuf.subarray(0, 4);
+    } else bytes = toBytes(value, "option value");
+    check(
+      sockets().setsockopt(fd, level, optname, bytes, bytes.length),
+      "setsockopt",
+      `level ${level}, option ${optname}`,
+    );
+  }
+
+  /** Reads an int option (or `buflen` raw bytes when given). */
+  getsockopt(level: number, optname: number): number;
+  /** Reads `buflen` bytes of an option. */
+  getsockopt(level: number, optname: number, buflen: number): Uint8Array;
+  getsockopt(
+    level: number,
+    optname: number,
+    buflen?: number,
+  ): number | Uint8Array {
+    const fd = this.open("getsockopt");
+    const buf = buflen === undefined ? optBuf : new Uint8Array(buflen);
+    optLen[0] = buflen === undefined ? 4 : buflen;
+    buf.fill(0);
+    check(
+      sockets().getsockopt(fd, level, optname, buf, optLen),
+      "getsockopt",
+      `level ${level}, option ${optname}`,
+    );
+    if (buflen !== undefined) return buf.slice(0, optLen[0]);
+    return new DataView(buf.buffer).getInt32(0, true);
+  }
+
+  /** Shuts down reading (SHUT_RD), writing (SHUT_WR) or both. */
+  shutdown(how: number): void {
+    const fd = this.open("shutdown");
+    check(sockets().shutdown(fd, how), "shutdown");
+  }
+
+  /**
+   * Starts connecting: 0 when connected at once, or an errno such as
+   * EINPROGRESS (Python's `connect_ex`). Other errors are thrown.
+   */
+  connectEx(address: Address): number {
+    const fd = this.open("connect");
+    const sa = encodeSockaddr(this.family, address);
+    for (;;) {
+      if (sockets().connect(fd, sa.bytes, sa.length) === 0) return 0;
+      const code = errno();
+      if (code === EINTR) continue;
+      if (code === EINPROGRESS || code === EAGAIN) return code;
+      throw osError(code, "connect", formatAddress(address));
+    }
+  }
+
+  /** Accepts a connection, or returns null when none is pending. */
+  tryAccept(): [Socket, Address] | null {
+    const fd = this.open("accept");
+    for (;;) {
+      addrLen[0] = SOCKADDR_STORAGE_SIZE;
+      addrBuf.fill(0, 0, 2);
+      const conn = sockets().accept4(
+        fd,
+        addrBuf,
+        addrLen,
+        SOCK_NONBLOCK | SOCK_CLOEXEC,
+      );
+      if (conn >= 0) {
+        const address = decodeSockaddr(addrBuf, addrLen[0]);
+        return [
+          Socket.adopt(conn, this.family, this.type, this.proto),
+          address,
+        ];
+      }
+      const code = errno();
+      if (code === EINTR) continue;
+      if (code === EAGAIN) return null;
+      throw osError(code, "accept", formatAddress(safeName(this)));
+    }
+  }
+
+  /** Receives into `buf` (up to `nbytes`): the count, 0 at EOF, null if none yet. */
+  tryRecvInto(buf: Uint8Array, nbytes: number = buf.length): number | null {
+    const fd = this.open("recv");
+    const n = Math.min(nbytes, buf.length, MAX_IO);
+    for (;;) {
+      const got = sockets().recv(fd, buf, n, 0);
+      if (got >= 0) return got;
+      const code = errno();
+      if (code === EINTR) continue;
+      if (code === EAGAIN) return null;
+      throw osError(code, "recv", peerDetail(this));
+    }
+  }
+
+  /** Sends what it can of `data`: the count, or null when the buffer is full. */
+  trySend(data: Uint8Array): number | null {
+    const fd = this.open("send");
+    const n = Math.min(data.length, MAX_IO);
+    for (;;) {
+      const sent = sockets().send(fd, data, n, MSG_NOSIGNAL);
+      if (sent >= 0) return sent;
+      const code = errno();
+      if (code === EINTR) continue;
+      if (code === EAGAIN) return null;
+      throw osError(code, "send", peerDetail(this));
+    }
+  }
+
+  /** Receives a datagram into `buf`: [count, sender], or null if none. */
+  tryRecvfromInto(
+    buf: Uint8Array,
+    nbytes: number = buf.length,
+  ): [number, Address] | null {
+    const fd = this.open("recvfrom");
+    const n = Math.min(nbytes, buf.length, MAX_IO);
+    for (;;) {
+      addrLen[0] = SOCKADDR_STORAGE_SIZE;
+      addrBuf.fill(0, 0, 2);
+      const got = sockets().recvfrom(fd, buf, n, 0, addrBuf, addrLen);
+      if (got >= 0) return [got, decodeSockaddr(addrBuf, addrLen[0])];
+      const code = errno();
+      if (code === EINTR) continue;
+      if (code === EAGAIN) return null;
+      throw osError(code, "recvfrom", formatAddress(safeName(this)));
+    }
+  }
+
+  /** Sends a datagram to `address` (or the connected peer when null). */
+  trySendto(data: Uint8Array, address: Address | null): number | null {
+    const fd = this.open("sendto");
+    const n = Math.min(data.length, MAX_IO);
+    for (;;) {
+      let sent: number;
+      if (address === null) sent = sockets().send(fd, data, n, MSG_NOSIGNAL);
+      else {
+        const sa = encodeSockaddr(this.family, address);
+        sent = sockets().sendto(fd, data, n, MSG_NOSIGNAL, sa.bytes, sa.length);
+      }
+      if (sent >= 0) return sent;
+      const code = errno();
+      if (code === EINTR) continue;
+      if (code === EAGAIN) return null;
+      throw osError(code, "sendto", formatAddress(address ?? safePeer(this)));
+    }
+  }
+
+  /** Convenience: up to `n` fresh bytes, empty at EOF, null if none yet. */
+  tryRecv(n: number): Uint8Array | null {
+    const buf = new Uint8Array(n);
+    const got = this.tryRecvInto(buf);
+    return got === null ? null : buf.subarray(0, got);
+  }
+
+  /** The pending error of a non-blocking connect (SO_ERROR), cleared. */
+  takeError(): number {
+    return this.getsockopt(SOL_SOCKET, 4 /* SO_ERROR */);
+  }
+
+  /** Wraps an accepted or inherited descriptor. */
+  static adopt(fd: number, family: number, type: number, proto = 0): Socket {
+    const sock = Object.create(Socket.prototype) as Socket;
+    Object.assign(sock, { family, type, proto, fd });
+    return sock;
+  }
+
+  /** "<Socket fd=5 AF_INET SOCK_STREAM laddr=127.0.0.1:8000>". */
+  toString(): string {
+    const parts = [
+      `fd=${this.fd}`,
+      familyName(this.family),
+      this.type === SOCK_STREAM ? "SOCK_STREAM" : "SOCK_DGRAM",
+    ];
+    if (this.fd >= 0) {
+      const local = safeName(this);
+      if (local !== null) parts.push(`laddr=${formatAddress(local)}`);
+      const peer = safePeer(this);
+      if (peer !== null) parts.push(`raddr=${formatAddress(peer)}`);
+    }
+    return `<Socket ${parts.join(" ")}>`;
+  }
+}
+
+/** The local address, or null if it cannot be had. */
+export function safeName(sock: Socket): Address | null {
+  try {
+    return sock.getsockname();
+  } catch {
+    return null;
+  }
+}
+
+/** The peer address, or null if not connected. */
+export function safePeer(sock: Socket): Address | null {
+  try {
+    return sock.getpeername();
+  } catch {
+    return null;
+  }
+}
+
+function peerDetail(sock: Socket): string {
+  return formatAddress(safePeer(sock) ?? safeName(sock));
+}
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+
+/** Sets O_NONBLOCK on `fd`. */
+export function setNonBlocking(fd: number): void {
+  const flags = check(libc.fcntl(fd, F_GETFL, 0), "fcntl", `fd ${fd}`);
+  if (flags & O_NONBLOCK) return;
+  check(libc.fcntl(fd, F_SETFL, flags | O_NONBLOCK), "fcntl", `fd ${fd}`);
+}
+
+/** A connected pair of non-blocking sockets (AF_UNIX by default). */
+export function socketpair(
+  family: number = AF_UNIX,
+  type: number = SOCK_STREAM,
+  proto = 0,
+): [Socket, Socket] {
+  checkType(type);
+  const fds = new Int32Array(2);
+  check(
+    sockets().socketpair(
+      family,
+      type | SOCK_NONBLOCK | SOCK_CLOEXEC,
+      proto,
+      fds,
+    ),
+    "socketpair",
+  );
+  return [
+    Socket.adopt(fds[0], family, type, proto),
+    Socket.adopt(fds[1], family, type, proto),
+  ];
+}
+
+/**
+ * Copies up to `count` bytes from file `inFd` at `offset` to socket
+ * `outFd` with sendfile(2): the count, or null when the socket is full.
+ * OSError (EINVAL/ENOSYS...) means the file cannot be sent this way.
+ */
+export function trySendfile(
+  outFd: number,
+  inFd: number,
+  offset: number,
+  count: number,
+): number | null {
+  const off = new BigInt64Array([BigInt(offset)]);
+  for (;;) {
+    const sent = sockets().sendfile(outFd, inFd, off, Math.min(count, MAX_IO));
+    if (sent >= 0) return sent;
+    const code = errno();
+    if (code === EINTR) continue;
+    if (code === EAGAIN) return null;
+    throw osError(code, "sendfile", `fd ${inFd} -> fd ${outFd}`);
+  }
+}

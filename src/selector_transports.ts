@@ -1,0 +1,836 @@
+/**
+ * Socket transports over the selector loop (asyncio's
+ * `_SelectorSocketTransport` and `_SelectorDatagramTransport`).
+ *
+ * A stream transport reads when its fd is readable (up to 256 KiB per
+ * event, or into a BufferedProtocol's buffer), sends at once on write()
+ * and buffers only what the kernel did not take, then watches for
+ * writability until the buffer is empty. Flow control calls the
+ * protocol's pauseWriting()/resumeWriting() at the water marks. After
+ * connectionLost() no protocol method is called again.
+ *
+ * @module
+ */
+import { type Socket, toBytes } from "../ffi/socket.ts";
+import {
+  type Address,
+  AF_INET,
+  AF_INET6,
+  formatAddress,
+  IPPROTO_TCP,
+  SHUT_WR,
+  SOCK_STREAM,
+  TCP_NODELAY,
+} from "../ffi/sys/sockaddr.ts";
+import type { AbstractEventLoop } from "./events.ts";
+import { OSError, RuntimeError } from "./exceptions.ts";
+import type { Future } from "./futures.ts";
+import { logger } from "./log.ts";
+import {
+  type BaseProtocol,
+  BufferedProtocol,
+  type DatagramProtocol,
+  type Protocol,
+} from "./protocols.ts";
+import { DatagramTransport, Transport } from "./transports.ts";
+
+/** Bytes read per readable event (asyncio's max_size). */
+export const MAX_READ_SIZE = 256 * 1024;
+/** After this many writes to a lost connection, each write is logged. */
+export const LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5;
+/** The default high-water mark of a write buffer. */
+export const DEFAULT_HIGH_WATER = 64 * 1024;
+
+/** What transports need from the loop. */
+export interface TransportLoop extends AbstractEventLoop {
+  /** Registers a transport as the owner of its fd. */
+  _transports: Map<number, BaseSocketTransport>;
+  /** A scratch buffer for reads (one JS thread). */
+  _readBuffer: Uint8Array;
+  /** addReader without the transport-ownership check. */
+  _addReader(fd: number, callback: () => void): void;
+  /** addWriter without the check. */
+  _addWriter(fd: number, callback: () => void): void;
+  /** removeReader without the check. */
+  _removeReader(fd: number): boolean;
+  /** removeWriter without the check. */
+  _removeWriter(fd: number): boolean;
+}
+
+/** A server that counts its connections (see Server). */
+export interface TransportServer {
+  /** A transport of this server was created. */
+  _attach(transport: BaseSocketTransport): void;
+  /** A transport of this server was closed. */
+  _detach(transport: BaseSocketTransport): void;
+}
+
+/** Checks water marks; returns `[low, high]`. */
+function waterMarks(
+  high: number | null | undefined,
+  low: number | null | undefined,
+): [number, number] {
+  let hi: number;
+  let lo: number;
+  if (high === null || high === undefined) {
+    hi = low === null || low === undefined ? DEFAULT_HIGH_WATER : 4 * low;
+  } else hi = high;
+  if (low === null || low === undefined) lo = Math.floor(hi / 4);
+  else lo = low;
+  if (!(hi >= lo && lo >= 0)) {
+    throw new RangeError(`high (${hi}) must be >= low (${lo}) must be >= 0`);
+  }
+  return [lo, hi];
+}
+
+function isConnectionError(error: unknown): boolean {
+  return error instanceof OSError &&
+    (error.code === "EPIPE" || error.code === "ECONNRESET" ||
+      error.code === "ECONNABORTED" || error.code === "ESHUTDOWN" ||
+      error.code === "ECONNREFUSED" || error.code === "ETIMEDOUT" ||
+      error.code === "ENOTCONN");
+}
+
+/** What every socket transport shares: closing, extra info, flow control. */
+export abstract class BaseSocketTransport extends Transport {
+  protected _loop: TransportLoop;
+  /** The socket (null once the connection is lost). */
+  protected _sock: Socket;
+  protected readonly _sockFd: number;
+  protected _protocol: BaseProtocol | null;
+  protected _server: TransportServer | null;
+  protected _closing = false;
+  protected _connLost = 0;
+  protected _protocolPaused = false;
+  protected _highWater = DEFAULT_HIGH_WATER;
+  protected _lowWater = DEFAULT_HIGH_WATER / 4;
+  private readonly _extra: Record<string, unknown>;
+
+  constructor(
+    loop: TransportLoop,
+    sock: Socket,
+    protocol: BaseProtocol,
+    extra: Record<string, unknown> | undefined,
+    server: TransportServer | null,
+  ) {
+    super();
+    this._loop = loop;
+    this._sock = sock;
+    this._sockFd = sock.fileno();
+    this._protocol = protocol;
+    this._server = server;
+    this._extra = { ...extra, socket: sock };
+    if (!("sockname" in this._extra)) {
+      try {
+        this._extra.sockname = sock.getsockname();
+      } catch {
+        this._extra.sockname = null;
+      }
+    }
+    if (!("peername" in this._extra)) {
+      try {
+        this._extra.peername = sock.getpeername();
+      } catch {
+        this._extra.peername = null;
+      }
+    }
+    loop._transports.set(this._sockFd, this);
+    server?._attach(this);
+  }
+
+  /** "peername", "sockname", "socket", or what the creator added. */
+  override getExtraInfo(name: string, defaultValue?: unknown): unknown {
+    return name in this._extra ? this._extra[name] : defaultValue;
+  }
+
+  override isClosing(): boolean {
+    return this._closing;
+  }
+
+  override setProtocol(protocol: BaseProtocol): void {
+    this._protocol = protocol;
+  }
+
+  override getProtocol(): BaseProtocol {
+    return this._protocol!;
+  }
+
+  /** Bytes waiting to be sent. */
+  abstract override getWriteBufferSize(): number;
+
+  override setWriteBufferLimits(
+    high?: number | null,
+    low?: number | null,
+  ): void {
+    [this._lowWater, this._highWater] = waterMarks(high, low);
+    this._maybePauseProtocol();
+  }
+
+  override getWriteBufferLimits(): [number, number] {
+    return [this._lowWater, this._highWater];
+  }
+
+  /** Calls pauseWriting() once the buffer is over the high-water mark. */
+  protected _maybePauseProtocol(): void {
+    if (this._protocolPaused || this.getWriteBufferSize() <= this._highWater) {
+      return;
+    }
+    this._protocolPaused = true;
+    try {
+      this._protocol?.pauseWriting();
+    } catch (error) {
+      this._loop.callExceptionHandler({
+        message: "protocol.pauseWriting() failed",
+        exception: error,
+        transport: this,
+        protocol: this._protocol,
+      });
+    }
+  }
+
+  /** Calls resumeWriting() once the buffer is at or below the low-water mark. */
+  protected _maybeResumeProtocol(): void {
+    if (!this._protocolPaused || this.getWriteBufferSize() > this._lowWater) {
+      return;
+    }
+    this._protocolPaused = false;
+    try {
+      this._protocol?.resumeWriting();
+    } catch (error) {
+      this._loop.callExceptionHandler({
+        message: "protocol.resumeWriting() failed",
+        exception: error,
+        transport: this,
+        protocol: this._protocol,
+      });
+    }
+  }
+
+  /** Closes at once, dropping buffered data. */
+  override abort(): void {
+    this._forceClose(null);
+  }
+
+  /** An error in I/O: reported (unless a plain connection error), then closed. */
+  protected _fatalError(error: unknown, message: string): void {
+    if (isConnectionError(error)) {
+      if (this._loop.getDebug()) {
+        logger.warning(`${this}: ${message}: ${error}`);
+      }
+    } else {
+      this._loop.callExceptionHandler({
+        message,
+        exception: error,
+        transport: this,
+        protocol: this._protocol,
+      });
+    }
+    this._forceClose(error as Error);
+  }
+
+  /** Drops the buffer and watchers; connectionLost(error) comes next. */
+  protected _forceClose(error: Error | null): void {
+    if (this._connLost) return;
+    this._clearBuffer();
+    this._loop._removeWriter(this._sockFd);
+    if (!this._closing) {
+      this._closing = true;
+      this._loop._removeReader(this._sockFd);
+    }
+    this._connLost++;
+    this._loop.callSoon(() => this._callConnectionLost(error));
+  }
+
+  /** Empties the write buffer. */
+  protected abstract _clearBuffer(): void;
+
+  /** @internal Whether connectionLost() has run (the fd may be reused). */
+  _isLost(): boolean {
+    return this._sock.closed;
+  }
+
+  /** @internal The loop is closing: release the socket, call nothing. */
+  _closeOnLoopClose(): void {
+    this._closing = true;
+    this._connLost++;
+    this._clearBuffer();
+    this._sock.close();
+    this._protocol = null;
+    const server = this._server;
+    this._server = null;
+    server?._detach(this);
+  }
+
+  /** Tells the protocol, closes the socket, leaves the server. */
+  protected _callConnectionLost(error: Error | null): void {
+    try {
+      this._protocol?.connectionLost(error);
+    } finally {
+      this._loop._transports.delete(this._sockFd);
+      this._sock.close();
+      this._protocol = null;
+      const server = this._server;
+      this._server = null;
+      server?._detach(this);
+    }
+  }
+
+  override toString(): string {
+    const state = this._sock.closed
+      ? "closed"
+      : this._closing
+      ? "closing"
+      : "open";
+    const peer = this._extra.peername as Address | null;
+    return `<${this.constructor.name} fd=${this._sockFd} ${state}${
+      peer ? ` peer=${formatAddress(peer)}` : ""
+    }>`;
+  }
+}
+
+/** Disables Nagle on TCP sockets, as asyncio does. */
+function setNoDelay(sock: Socket): void {
+  if (
+    (sock.family === AF_INET || sock.family === AF_INET6) &&
+    sock.type === SOCK_STREAM
+  ) {
+    try {
+      sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+    } catch {
+      // Not every stream socket is TCP (SCTP); ignore.
+    }
+  }
+}
+
+/** A TCP or Unix stream connection. */
+export class SocketTransport extends BaseSocketTransport {
+  private _chunks: Uint8Array[] = [];
+  private _head = 0;
+  private _bufferSize = 0;
+  private _eof = false;
+  private _paused = false;
+  private _emptyWaiter: Future<void> | null = null;
+  private _buffered: boolean;
+
+  /**
+   * Wraps a connected socket; connectionMade() runs on the next
+   * iteration, then reading starts, then `waiter` resolves.
+   */
+  constructor(
+    loop: TransportLoop,
+    sock: Socket,
+    protocol: Protocol | BufferedProtocol,
+    waiter: Future<void> | null,
+    extra?: Record<string, unknown>,
+    server: TransportServer | null = null,
+  ) {
+    super(loop, sock, protocol, extra, server);
+    this._buffered = protocol instanceof BufferedProtocol;
+    setNoDelay(sock);
+    loop.callSoon(() => this._start(waiter));
+  }
+
+  private _start(waiter: Future<void> | null): void {
+    if (this._connLost) {
+      if (waiter && !waiter.done()) waiter.setResult(undefined);
+      return;
+    }
+    try {
+      this._protocol!.connectionMade(this);
+    } catch (error) {
+      if (waiter && !waiter.done()) waiter.setException(error);
+      this._fatalError(error, "protocol.connectionMade() failed");
+      return;
+    }
+    if (!this._closing && !this._paused) {
+      this._loop._addReader(this._sockFd, this._readReady);
+    }
+    if (waiter && !waiter.done()) waiter.setResult(undefined);
+  }
+
+  override setProtocol(protocol: BaseProtocol): void {
+    this._buffered = protocol instanceof BufferedProtocol;
+    super.setProtocol(protocol);
+  }
+
+  override isReading(): boolean {
+    return !this._paused && !this._closing;
+  }
+
+  override pauseReading(): void {
+    if (this._closing || this._paused) return;
+    this._paused = true;
+    this._loop._removeReader(this._sockFd);
+  }
+
+  override resumeReading(): void {
+    if (this._closing || !this._paused) return;
+    this._paused = false;
+    this._loop._addReader(this._sockFd, this._readReady);
+  }
+
+  // -- reading --------------------------------------------------------------
+
+  private readonly _readReady = (): void => {
+    if (this._connLost) return;
+    if (this._buffered) this._readIntoProtocolBuffer();
+    else this._readToData();
+  };
+
+  private _readToData(): void {
+    const buf = this._loop._readBuffer;
+    let n: number | null;
+    try {
+      n = this._sock.tryRecvInto(buf);
+    } catch (error) {
+      this._fatalError(error, "Fatal read error on socket transport");
+      return;
+    }
+    if (n === null) return;
+    if (n === 0) return this._readReadyEof();
+    const data = buf.slice(0, n);
+    try {
+      (this._protocol as Protocol).dataReceived(data);
+    } catch (error) {
+      this._fatalError(
+        error,
+        "Fatal error: protocol.dataReceived() call failed.",
+      );
+    }
+  }
+
+  private _readIntoProtocolBuffer(): void {
+    const protocol = this._protocol as BufferedProtocol;
+    let buf: Uint8Array;
+    try {
+      buf = protocol.getBuffer(-1);
+      if (!(buf instanceof Uint8Array) || buf.length === 0) {
+        throw new RuntimeError("getBuffer() returned an empty buffer");
+      }
+    } catch (error) {
+      this._fatalError(error, "Fatal error: protocol.getBuffer() call failed.");
+      return;
+    }
+    let n: number | null;
+    try {
+      n = this._sock.tryRecvInto(buf);
+    } catch (error) {
+      this._fatalError(error, "Fatal read error on socket transport");
+      return;
+    }
+    if (n === null) return;
+    if (n === 0) return this._readReadyEof();
+    try {
+      protocol.bufferUpdated(n);
+    } catch (error) {
+      this._fatalError(
+        error,
+        "Fatal error: protocol.bufferUpdated() call failed.",
+      );
+    }
+  }
+
+  private _readReadyEof(): void {
+    let keepOpen: unknown;
+    try {
+      keepOpen = (this._protocol as Protocol).eofReceived();
+    } catch (error) {
+      this._fatalError(
+        error,
+        "Fatal error: protocol.eofReceived() call failed.",
+      );
+      return;
+    }
+    if (keepOpen === true) {
+      // Half-closed: stop reading (it would report EOF forever), keep writing.
+      this._loop._removeReader(this._sockFd);
+    } else this.close();
+  }
+
+  // -- writing --------------------------------------------------------------
+
+  override getWriteBufferSize(): number {
+    return this._bufferSize;
+  }
+
+  /** Sends `data` now, buffering what the kernel does not take. */
+  override write(data: Uint8Array): void {
+    const bytes = toBytes(data);
+    if (this._eof) {
+      throw new RuntimeError("Cannot call write() after writeEof()");
+    }
+    if (this._emptyWaiter !== null) {
+      throw new RuntimeError("unable to write; sendfile is in progress");
+    }
+    if (bytes.length === 0) return;
+    if (this._connLost) {
+      if (this._connLost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES) {
+        logger.warning("socket.send() raised exception.");
+      }
+      this._connLost++;
+      return;
+    }
+    let rest = bytes;
+    if (this._bufferSize === 0) {
+      let n: number | null;
+      try {
+        n = this._sock.trySend(bytes);
+      } catch (error) {
+        this._fatalError(error, "Fatal write error on socket transport");
+        return;
+      }
+      if (n === bytes.length) return;
+      rest = n === null ? bytes : bytes.subarray(n);
+      this._loop._addWriter(this._sockFd, this._writeReady);
+    }
+    // The caller may reuse its array: keep a copy.
+    this._chunks.push(rest.slice());
+    this._bufferSize += rest.length;
+    this._maybePauseProtocol();
+  }
+
+  override writelines(list: Iterable<Uint8Array>): void {
+    const parts = [...list].map((data) => toBytes(data));
+    if (parts.length === 1) return this.write(parts[0]);
+    this.write(concat(parts));
+  }
+
+  private readonly _writeReady = (): void => {
+    if (this._connLost) return;
+    while (this._bufferSize > 0) {
+      const chunk = this._nextChunk();
+      let n: number | null;
+      try {
+        n = this._sock.trySend(chunk);
+      } catch (error) {
+        this._loop._removeWriter(this._sockFd);
+        this._clearBuffer();
+        this._fatalError(error, "Fatal write error on socket transport");
+        this._emptyWaiter?.setException(error);
+        this._emptyWaiter = null;
+        return;
+      }
+      if (n === null) break;
+      this._consume(n);
+      if (n < chunk.length) break;
+    }
+    this._maybeResumeProtocol();
+    if (this._bufferSize > 0) return;
+    this._loop._removeWriter(this._sockFd);
+    if (this._emptyWaiter !== null) {
+      this._emptyWaiter.setResult(undefined);
+      this._emptyWaiter = null;
+    }
+    if (this._closing) this._callConnectionLost(null);
+    else if (this._eof) this._shutdownWrite();
+  };
+
+  /** The bytes to send next: small chunks are joined into one send. */
+  private _nextChunk(): Uint8Array {
+    const remaining = this._chunks.length - this._head;
+    const first = this._chunks[this._head];
+    if (remaining === 1 || first.length >= MAX_READ_SIZE) return first;
+    let total = 0;
+    let end = this._head;
+    while (end < this._chunks.length && total < MAX_READ_SIZE) {
+      total += this._chunks[end++].length;
+    }
+    const joined = concat(this._chunks.slice(this._head, end));
+    this._chunks.splice(this._head, end - this._head, joined);
+    return joined;
+  }
+
+  /** Drops `n` sent bytes from the front of the buffer. */
+  private _consume(n: number): void {
+    this._bufferSize -= n;
+    const chunk = this._chunks[this._head];
+    if (n < chunk.length) {
+      this._chunks[this._head] = chunk.subarray(n);
+      return;
+    }
+    this._head++;
+    if (this._head === this._chunks.length) {
+      this._chunks.length = 0;
+      this._head = 0;
+    } else if (this._head > 64 && this._head * 2 > this._chunks.length) {
+      this._chunks = this._chunks.slice(this._head);
+      this._head = 0;
+    }
+  }
+
+  protected _clearBuffer(): void {
+    this._chunks = [];
+    this._head = 0;
+    this._bufferSize = 0;
+  }
+
+  private _shutdownWrite(): void {
+    try {
+      this._sock.shutdown(SHUT_WR);
+    } catch (error) {
+      this._fatalError(error, "Fatal error on shutdown(SHUT_WR)");
+    }
+  }
+
+  override canWriteEof(): boolean {
+    return true;
+  }
+
+  /** Sends EOF once the buffered data is out; reading goes on. */
+  override writeEof(): void {
+    if (this._closing || this._eof) return;
+    this._eof = true;
+    if (this._bufferSize === 0) this._shutdownWrite();
+  }
+
+  /**
+   * Stops reading; sends what is buffered, then closes and calls
+   * connectionLost(null) on the next iteration.
+   */
+  override close(): void {
+    if (this._closing) return;
+    this._closing = true;
+    this._loop._removeReader(this._sockFd);
+    if (this._bufferSize === 0) {
+      this._connLost++;
+      this._loop._removeWriter(this._sockFd);
+      this._loop.callSoon(() => this._callConnectionLost(null));
+    }
+  }
+
+  /** Resolves when the write buffer is empty (sendfile's flush). */
+  _makeEmptyWaiter(): Future<void> {
+    if (this._emptyWaiter !== null) {
+      throw new RuntimeError("Empty waiter is already set");
+    }
+    const waiter = this._loop.createFuture<void>();
+    if (this._bufferSize === 0) waiter.setResult(undefined);
+    else this._emptyWaiter = waiter;
+    return waiter;
+  }
+
+  /** Ends a sendfile's hold on write(). */
+  _resetEmptyWaiter(): void {
+    this._emptyWaiter = null;
+  }
+
+  /** The socket (for sendfile). */
+  _socket(): Socket {
+    return this._sock;
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const part of parts) total += part.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** A UDP or Unix datagram endpoint. */
+export class SocketDatagramTransport extends DatagramTransport {
+  private readonly _base: DatagramCore;
+
+  /** Wraps a datagram socket; `address` is the connected peer, if any. */
+  constructor(
+    loop: TransportLoop,
+    sock: Socket,
+    protocol: DatagramProtocol,
+    address: Address | null,
+    waiter: Future<void> | null,
+    extra?: Record<string, unknown>,
+  ) {
+    super();
+    this._base = new DatagramCore(this, loop, sock, protocol, address, extra);
+    loop.callSoon(() => this._base.start(waiter));
+  }
+
+  override getExtraInfo(name: string, defaultValue?: unknown): unknown {
+    return this._base.getExtraInfo(name, defaultValue);
+  }
+  override isClosing(): boolean {
+    return this._base.isClosing();
+  }
+  override close(): void {
+    this._base.close();
+  }
+  override abort(): void {
+    this._base.abort();
+  }
+  override setProtocol(protocol: BaseProtocol): void {
+    this._base.setProtocol(protocol);
+  }
+  override getProtocol(): BaseProtocol {
+    return this._base.getProtocol();
+  }
+  override getWriteBufferSize(): number {
+    return this._base.getWriteBufferSize();
+  }
+  /** Sets the water marks (see WriteTransport). */
+  setWriteBufferLimits(high?: number | null, low?: number | null): void {
+    this._base.setWriteBufferLimits(high, low);
+  }
+  /** `[low, high]`. */
+  getWriteBufferLimits(): [number, number] {
+    return this._base.getWriteBufferLimits();
+  }
+  /** Sends a datagram (to `addr`, or the connected peer). */
+  override sendto(data: Uint8Array, addr?: Address | null): void {
+    this._base.sendto(data, addr ?? null);
+  }
+  override toString(): string {
+    return this._base.toString().replace(
+      "DatagramCore",
+      "SocketDatagramTransport",
+    );
+  }
+}
+
+/** The datagram transport's machinery, on the shared socket-transport base. */
+class DatagramCore extends BaseSocketTransport {
+  private _queue: [Uint8Array, Address | null][] = [];
+  private _bufferSize = 0;
+
+  constructor(
+    private readonly _outer: SocketDatagramTransport,
+    loop: TransportLoop,
+    sock: Socket,
+    protocol: DatagramProtocol,
+    private readonly _address: Address | null,
+    extra?: Record<string, unknown>,
+  ) {
+    super(loop, sock, protocol, extra, null);
+  }
+
+  start(waiter: Future<void> | null): void {
+    if (this._connLost) {
+      if (waiter && !waiter.done()) waiter.setResult(undefined);
+      return;
+    }
+    try {
+      this._protocol!.connectionMade(this._outer);
+    } catch (error) {
+      if (waiter && !waiter.done()) waiter.setException(error);
+      this._fatalError(error, "protocol.connectionMade() failed");
+      return;
+    }
+    this._loop._addReader(this._sockFd, this._readReady);
+    if (waiter && !waiter.done()) waiter.setResult(undefined);
+  }
+
+  override getWriteBufferSize(): number {
+    return this._bufferSize;
+  }
+
+  private readonly _readReady = (): void => {
+    if (this._connLost) return;
+    const buf = this._loop._readBuffer;
+    let got: [number, Address] | null;
+    try {
+      got = this._sock.tryRecvfromInto(buf);
+    } catch (error) {
+      if (error instanceof OSError) {
+        (this._protocol as DatagramProtocol).errorReceived(error);
+      } else this._fatalError(error, "Fatal read error on datagram transport");
+      return;
+    }
+    if (got === null) return;
+    try {
+      (this._protocol as DatagramProtocol).datagramReceived(
+        buf.slice(0, got[0]),
+        got[1],
+      );
+    } catch (error) {
+      this._fatalError(
+        error,
+        "Fatal error: protocol.datagramReceived() call failed.",
+      );
+    }
+  };
+
+  sendto(data: Uint8Array, addr: Address | null): void {
+    const bytes = toBytes(data);
+    if (this._address !== null && addr !== null) {
+      if (formatAddress(addr) !== formatAddress(this._address)) {
+        throw new TypeError(
+          `Invalid address: must be null or ${formatAddress(this._address)}`,
+        );
+      }
+      addr = null;
+    }
+    if (this._connLost && this._address !== null) {
+      if (this._connLost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES) {
+        logger.warning("socket.sendto() raised exception.");
+      }
+      this._connLost++;
+      return;
+    }
+    if (this._closing) return;
+    if (this._bufferSize === 0) {
+      try {
+        if (this._sock.trySendto(bytes, addr) !== null) return;
+      } catch (error) {
+        if (error instanceof OSError) {
+          (this._protocol as DatagramProtocol).errorReceived(error);
+          return;
+        }
+        this._fatalError(error, "Fatal write error on datagram transport");
+        return;
+      }
+      this._loop._addWriter(this._sockFd, this._writeReady);
+    }
+    this._queue.push([bytes.slice(), addr]);
+    this._bufferSize += bytes.length;
+    this._maybePauseProtocol();
+  }
+
+  private readonly _writeReady = (): void => {
+    while (this._queue.length > 0) {
+      const [data, addr] = this._queue[0];
+      try {
+        if (this._sock.trySendto(data, addr) === null) break;
+      } catch (error) {
+        this._queue.shift();
+        this._bufferSize -= data.length;
+        if (error instanceof OSError) {
+          (this._protocol as DatagramProtocol).errorReceived(error);
+        } else {
+          this._fatalError(error, "Fatal write error on datagram transport");
+          return;
+        }
+        continue;
+      }
+      this._queue.shift();
+      this._bufferSize -= data.length;
+    }
+    this._maybeResumeProtocol();
+    if (this._queue.length > 0) return;
+    this._loop._removeWriter(this._sockFd);
+    if (this._closing) this._callConnectionLost(null);
+  };
+
+  protected _clearBuffer(): void {
+    this._queue = [];
+    this._bufferSize = 0;
+  }
+
+  override close(): void {
+    if (this._closing) return;
+    this._closing = true;
+    this._loop._removeReader(this._sockFd);
+    if (this._bufferSize === 0) {
+      this._connLost++;
+      this._loop._removeWriter(this._sockFd);
+      this._loop.callSoon(() => this._callConnectionLost(null));
+    }
+  }
+
+  override canWriteEof(): boolean {
+    return false;
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * The loop's low-level socket operations (asyncio's `sock_recv`,
+ * `sock_sendall`, ...): try the non-blocking call at once; if it would
+ * block, watch the fd and retry when it is ready. Each returns a loop
+ * Future; cancelling it removes the watcher.
+ *
+ * @module
+ */
+import type { Socket } from "../ffi/socket.ts";
+import { toBytes } from "../ffi/socket.ts";
+import {
+  type Address,
+  AF_INET,
+  AF_INET6,
+  formatAddress,
+  parseIp,
+} from "../ffi/sys/sockaddr.ts";
+import { osError } from "../ffi/libc.ts";
+import type { Future } from "./futures.ts";
+import type { AbstractEventLoop } from "./events.ts";
+
+/** What the socket ops need from the loop. */
+export interface SockOpsLoop extends AbstractEventLoop {
+  /** Throws if a transport owns `fd`. */
+  _ensureFdNoTransport(fd: number): void;
+  /** Resolves a host name in `address` for `sock`'s family. */
+  _ensureResolved(sock: Socket, address: Address): Promise<Address>;
+}
+
+/** TypeError unless `sock` is one of our sockets, open. */
+export function checkSocket(sock: unknown, method: string): Socket {
+  const s = sock as Socket | null;
+  if (
+    s === null || typeof s !== "object" ||
+    typeof (s as Partial<Socket>).tryRecvInto !== "function"
+  ) {
+    throw new TypeError(
+      `${method}() expects a Socket (from aioloop), got ${String(sock)}`,
+    );
+  }
+  if (s.fileno() < 0) {
+    throw new RangeError(`${method}(): the socket is closed`);
+  }
+  return s;
+}
+
+/** A future with `error` set. */
+function failed<T>(loop: AbstractEventLoop, error: unknown): Future<T> {
+  const fut = loop.createFuture<T>();
+  fut.setException(error);
+  return fut;
+}
+
+function resolved<T>(loop: AbstractEventLoop, value: T): Future<T> {
+  const fut = loop.createFuture<T>();
+  fut.setResult(value);
+  return fut;
+}
+
+/**
+ * Runs `attempt` now and, while it returns null, again each time `fd` is
+ * readable (or writable); the future settles with its first non-null
+ * result or error.
+ */
+function whenReady<T>(
+  loop: SockOpsLoop,
+  sock: Socket,
+  method: string,
+  write: boolean,
+  attempt: () => T | null,
+): Future<T> {
+  let fd: number;
+  try {
+    fd = checkSocket(sock, method).fileno();
+    loop._ensureFdNoTransport(fd);
+    const first = attempt();
+    if (first !== null) return resolved(loop, first);
+  } catch (error) {
+    return failed(loop, error);
+  }
+  const fut = loop.createFuture<T>();
+  const retry = () => {
+    if (fut.done()) return;
+    try {
+      const value = attempt();
+      if (value === null) return;
+      fut.setResult(value);
+    } catch (error) {
+      fut.setException(error);
+    }
+  };
+  if (write) loop.addWriter(fd, retry);
+  else loop.addReader(fd, retry);
+  // The watcher goes as soon as the future is done (or cancelled).
+  fut.addDoneCallback(() => {
+    if (write) loop.removeWriter(fd);
+    else loop.removeReader(fd);
+  });
+  return fut;
+}
+
+/** Receives up to `nbytes` bytes; an empty array at EOF. */
+export function sockRecv(
+  loop: SockOpsLoop,
+  sock: Socket,
+  nbytes: number,
+): Future<Uint8Array> {
+  if (!Number.isInteger(nbytes) || nbytes < 0) {
+    return failed(loop, new RangeError(`nbytes must be >= 0, got ${nbytes}`));
+  }
+  const buf = new Uint8Array(nbytes);
+  return whenReady(loop, sock, "sockRecv", false, () => {
+    const n = sock.tryRecvInto(buf);
+    return n === null ? null : buf.slice(0, n);
+  });
+}
+
+/** Receives into `buf`; resolves with the count (0 at EOF). */
+export function sockRecvInto(
+  loop: SockOpsLoop,
+  sock: Socket,
+  buf: Uint8Array,
+): Future<number> {
+  let bytes: Uint8Array;
+  try {
+    bytes = toBytes(buf, "buf");
+  } catch (error) {
+    return failed(loop, error);
+  }
+  return whenReady(
+    loop,
+    sock,
+    "sockRecvInto",
+    false,
+    () => sock.tryRecvInto(bytes),
+  );
+}
+
+/** Receives a datagram of up to `bufsize` bytes and its sender. */
+export function sockRecvfrom(
+  loop: SockOpsLoop,
+  sock: Socket,
+  bufsize: number,
+): Future<[Uint8Array, Address]> {
+  if (!Number.isInteger(bufsize) || bufsize < 0) {
+    return failed(loop, new RangeError(`bufsize must be >= 0, got ${bufsize}`));
+  }
+  const buf = new Uint8Array(bufsize);
+  return whenReady(loop, sock, "sockRecvfrom", false, () => {
+    const got = sock.tryRecvfromInto(buf);
+    return got === null ? null : [buf.slice(0, got[0]), got[1]];
+  });
+}
+
+/** Receives a datagram into `buf` (at most `nbytes`, 0: all of it). */
+export function sockRecvfromInto(
+  loop: SockOpsLoop,
+  sock: Socket,
+  buf: Uint8Array,
+  nbytes = 0,
+): Future<[number, Address]> {
+  let bytes: Uint8Array;
+  try {
+    bytes = toBytes(buf, "buf");
+    if (!Number.isInteger(nbytes) || nbytes < 0) {
+      throw new RangeError(`nbytes must be >= 0, got ${nbytes}`);
+    }
+    if (nbytes > bytes.length) {
+      throw new RangeError("nbytes is greater than the length of the buffer");
+    }
+  } catch (error) {
+    return failed(loop, error);
+  }
+  const n = nbytes || bytes.length;
+  return whenReady(
+    loop,
+    sock,
+    "sockRecvfromInto",
+    false,
+    () => sock.tryRecvfromInto(bytes, n),
+  );
+}
+
+/** Sends all of `data`, waiting for room as often as needed. */
+export function sockSendall(
+  loop: SockOpsLoop,
+  sock: Socket,
+  data: Uint8Array,
+): Future<void> {
+  let rest: Uint8Array;
+  try {
+    rest = toBytes(data);
+  } catch (error) {
+    return failed(loop, error);
+  }
+  return whenReady<true>(loop, sock, "sockSendall", true, () => {
+    while (rest.length > 0) {
+      const n = sock.trySend(rest);
+      if (n === null) return null;
+      rest = rest.subarray(n);
+    }
+    return true;
+  }) as unknown as Future<void>;
+}
+
+/** Sends one datagram to `address`; resolves with the byte count. */
+export function sockSendto(
+  loop: SockOpsLoop,
+  sock: Socket,
+  data: Uint8Array,
+  address: Address,
+): Future<number> {
+  let bytes: Uint8Array;
+  try {
+    bytes = toBytes(data);
+  } catch (error) {
+    return failed(loop, error);
+  }
+  return whenReady(
+    loop,
+    sock,
+    "sockSendto",
+    true,
+    () => sock.trySendto(bytes, address),
+  );
+}
+
+/** Whether `address` needs name resolution for this socket. */
+function needsResolving(sock: Socket, address: Address): boolean {
+  if (sock.family !== AF_INET && sock.family !== AF_INET6) return false;
+  if (!Array.isArray(address) || typeof address[0] !== "string") return false;
+  return !isNumericHost(sock.family, address[0]);
+}
+
+function isNumericHost(family: number, host: string): boolean {
+  return host === "" || parseIp(family, host) !== null;
+}
+
+/**
+ * Connects `sock` to `address` (a host name is resolved first); rejects
+ * with the OSError of the failed connect, whose message names the address.
+ */
+export function sockConnect(
+  loop: SockOpsLoop,
+  sock: Socket,
+  address: Address,
+): Future<void> {
+  try {
+    checkSocket(sock, "sockConnect");
+  } catch (error) {
+    return failed(loop, error);
+  }
+  if (!needsResolving(sock, address)) {
+    return connectResolved(loop, sock, address);
+  }
+  return loop.createTask(async () => {
+    const resolvedAddress = await loop._ensureResolved(sock, address);
+    await connectResolved(loop, sock, resolvedAddress);
+  }) as unknown as Future<void>;
+}
+
+function connectResolved(
+  loop: SockOpsLoop,
+  sock: Socket,
+  address: Address,
+): Future<void> {
+  let started = false;
+  return whenReady<true>(loop, sock, "sockConnect", true, () => {
+    if (!started) {
+      started = true;
+      return sock.connectEx(address) === 0 ? true : null;
+    }
+    const error = sock.takeError();
+    if (error !== 0) throw osError(error, "connect", formatAddress(address));
+    return true;
+  }) as unknown as Future<void>;
+}
+
+/** Accepts a connection: `[socket, address]`. */
+export function sockAccept(
+  loop: SockOpsLoop,
+  sock: Socket,
+): Future<[Socket, Address]> {
+  return whenReady(loop, sock, "sockAccept", false, () => sock.tryAccept());
+}
+
+export { whenReady };
