@@ -405,7 +405,7 @@ export class Socket {
   }
 
   /** Accepts a connection, or returns null when none is pending. */
-  tryAccept(): [Socket, Address] | null {
+  accept(): [Socket, Address] | null {
     const fd = this.open("accept");
     for (;;) {
       addrLen[0] = SOCKADDR_STORAGE_SIZE;
@@ -431,7 +431,7 @@ export class Socket {
   }
 
   /** Receives into `buf` (up to `nbytes`): the count, 0 at EOF, null if none yet. */
-  tryRecvInto(buf: Uint8Array, nbytes: number = buf.length): number | null {
+  recvInto(buf: Uint8Array, nbytes: number = buf.length): number | null {
     const fd = this.open("recv");
     const n = Math.min(nbytes, buf.length, MAX_IO);
     for (;;) {
@@ -445,7 +445,7 @@ export class Socket {
   }
 
   /** Sends what it can of `data`: the count, or null when the buffer is full. */
-  trySend(data: Uint8Array): number | null {
+  send(data: Uint8Array): number | null {
     const fd = this.open("send");
     const n = Math.min(data.length, MAX_IO);
     for (;;) {
@@ -459,7 +459,7 @@ export class Socket {
   }
 
   /** Receives a datagram into `buf`: [count, sender], or null if none. */
-  tryRecvfromInto(
+  recvfromInto(
     buf: Uint8Array,
     nbytes: number = buf.length,
   ): [number, Address] | null {
@@ -478,7 +478,7 @@ export class Socket {
   }
 
   /** Sends a datagram to `address` (or the connected peer when null). */
-  trySendto(data: Uint8Array, address: Address | null): number | null {
+  sendto(data: Uint8Array, address: Address | null): number | null {
     const fd = this.open("sendto");
     const n = Math.min(data.length, MAX_IO);
     for (;;) {
@@ -497,9 +497,9 @@ export class Socket {
   }
 
   /** Convenience: up to `n` fresh bytes, empty at EOF, null if none yet. */
-  tryRecv(n: number): Uint8Array | null {
+  recv(n: number): Uint8Array | null {
     const buf = new Uint8Array(n);
-    const got = this.tryRecvInto(buf);
+    const got = this.recvInto(buf);
     return got === null ? null : buf.subarray(0, got);
   }
 

@@ -246,7 +246,11 @@ export class Future<T = unknown> implements Promise<T> {
     const settled = new Promise<T>((resolve, reject) => {
       if (task && !task.done()) {
         if (task._mustCancel) {
-          reject(task._deliverCancel());
+          // As asyncio's Task.__step: the future the task was about to wait
+          // for is cancelled too (a socket op then drops its watcher).
+          const error = task._deliverCancel();
+          this.cancel(error.message === "" ? undefined : error.message);
+          reject(error);
           return;
         }
         task._futWaiter = this as Future<unknown>;

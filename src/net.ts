@@ -133,7 +133,7 @@ function checkFactory(factory: unknown, method: string): void {
 
 function checkSockType(sock: Socket, type: number, method: string): void {
   if (sock.type !== type) {
-    throw new TypeError(
+    throw new RangeError(
       `${method}(): a ${
         type === SOCK_STREAM ? "stream" : "datagram"
       } socket was expected, got ${sock}`,
@@ -334,7 +334,7 @@ export async function createConnection<P extends BaseProtocol>(
   let sock: Socket;
   if (hasHost || hasPort) {
     if (options.sock !== undefined) {
-      throw new TypeError(
+      throw new RangeError(
         "host/port and sock can not be specified at the same time",
       );
     }
@@ -380,8 +380,8 @@ export async function createConnection<P extends BaseProtocol>(
     sock = connected;
   } else {
     if (options.sock === undefined) {
-      throw new TypeError(
-        "host and port were not specified and no sock specified",
+      throw new RangeError(
+        "Neither host/port nor sock were specified",
       );
     }
     sock = options.sock;
@@ -491,14 +491,14 @@ export async function createServer(
     (port !== undefined && port !== null)
   ) {
     if (options.sock !== undefined) {
-      throw new TypeError(
+      throw new RangeError(
         "host/port and sock can not be specified at the same time",
       );
     }
     sockets = await bindServerSockets(loop, host, port, options);
   } else {
     if (options.sock === undefined) {
-      throw new TypeError("Neither host/port nor sock were specified");
+      throw new RangeError("Neither host/port nor sock were specified");
     }
     checkSockType(options.sock, SOCK_STREAM, "createServer");
     sockets = [options.sock];
@@ -534,7 +534,7 @@ export async function createUnixConnection<P extends BaseProtocol>(
   let sock: Socket;
   if (path !== undefined && path !== null) {
     if (options.sock !== undefined) {
-      throw new TypeError(
+      throw new RangeError(
         "path and sock can not be specified at the same time",
       );
     }
@@ -550,11 +550,11 @@ export async function createUnixConnection<P extends BaseProtocol>(
     }
   } else {
     if (options.sock === undefined) {
-      throw new TypeError("no path and sock were specified");
+      throw new RangeError("no path and sock were specified");
     }
     sock = options.sock;
     if (sock.family !== AF_UNIX) {
-      throw new TypeError(
+      throw new RangeError(
         `A UNIX Domain Stream Socket was expected, got ${sock}`,
       );
     }
@@ -590,7 +590,7 @@ export async function createUnixServer(
   let cleanup: (() => void) | null = null;
   if (path !== undefined && path !== null) {
     if (options.sock !== undefined) {
-      throw new TypeError(
+      throw new RangeError(
         "path and sock can not be specified at the same time",
       );
     }
@@ -627,11 +627,11 @@ export async function createUnixServer(
     }
   } else {
     if (options.sock === undefined) {
-      throw new TypeError("path was not specified, and no sock specified");
+      throw new RangeError("path was not specified, and no sock specified");
     }
     sock = options.sock;
     if (sock.family !== AF_UNIX || sock.type !== SOCK_STREAM) {
-      throw new TypeError(
+      throw new RangeError(
         `A UNIX Domain Stream Socket was expected, got ${sock}`,
       );
     }
@@ -687,7 +687,7 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
     ]
       .filter((k) => (options as Record<string, unknown>)[k] !== undefined);
     if (extra.length > 0) {
-      throw new TypeError(
+      throw new RangeError(
         `socket modifier keyword arguments can not be used when sock is specified. (${
           extra.join(", ")
         })`,
@@ -711,7 +711,7 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
         removeStaleSocket(local);
       }
     } else if (local === null && remote === null) {
-      if (family === 0) throw new TypeError("unexpected address family");
+      if (family === 0) throw new RangeError("unexpected address family");
     } else {
       const hints = {
         family,
@@ -740,7 +740,7 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
         (localInfos === null || localInfos.some((i) => i[0] === info[0])) &&
         (remoteInfos === null || remoteInfos.some((i) => i[0] === info[0]))
       );
-      if (!pick) throw new TypeError("can not get address information");
+      if (!pick) throw new RangeError("can not get address information");
       chosenFamily = pick[0];
       local = localInfos?.find((i) => i[0] === chosenFamily)?.[4] ?? null;
       remote = remoteInfos?.find((i) => i[0] === chosenFamily)?.[4] ?? null;
@@ -838,7 +838,7 @@ export async function sockSendfile(
   const fd = fileFd(file);
   checkRange(offset, count);
   if (sock.type !== SOCK_STREAM) {
-    throw new TypeError("only SOCK_STREAM type sockets are supported");
+    throw new RangeError("only SOCK_STREAM type sockets are supported");
   }
   let total = 0;
   let native = true;
@@ -881,10 +881,12 @@ export async function sockSendfile(
 function writable(loop: NetLoop, sock: Socket): Promise<void> {
   const fut = loop.createFuture<void>();
   const fd = sock.fileno();
-  loop.addWriter(fd, () => {
+  const handle = loop._addWriter(fd, () => {
     if (!fut.done()) fut.setResult(undefined);
   });
-  fut.addDoneCallback(() => loop.removeWriter(fd));
+  fut.addDoneCallback(() => {
+    if (!handle.cancelled()) loop._removeWriter(fd);
+  });
   return fut;
 }
 

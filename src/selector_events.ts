@@ -24,6 +24,7 @@ import {
   ipFamily,
   IPPROTO_TCP,
   IPPROTO_UDP,
+  SHUT_RD,
   SOCK_DGRAM,
   SOCK_STREAM,
 } from "../ffi/sys/sockaddr.ts";
@@ -318,13 +319,13 @@ export class SelectorEventLoop extends BaseEventLoop {
   }
 
   /** @internal addReader for transports (no ownership check). */
-  _addReader(fd: number, callback: Callback): void {
-    this._addWatcher(fd, callback, [], EVENT_READ, "addReader");
+  _addReader(fd: number, callback: Callback): Handle {
+    return this._addWatcher(fd, callback, [], EVENT_READ, "addReader");
   }
 
   /** @internal addWriter for transports. */
-  _addWriter(fd: number, callback: Callback): void {
-    this._addWatcher(fd, callback, [], EVENT_WRITE, "addWriter");
+  _addWriter(fd: number, callback: Callback): Handle {
+    return this._addWatcher(fd, callback, [], EVENT_WRITE, "addWriter");
   }
 
   /** @internal removeReader for transports. */
@@ -356,7 +357,7 @@ export class SelectorEventLoop extends BaseEventLoop {
     args: unknown[],
     event: number,
     method: string,
-  ): void {
+  ): Handle {
     this._checkClosed();
     const fd = fileobjToFd(fileobj);
     if (fd === this._waker.fd) {
@@ -385,6 +386,7 @@ export class SelectorEventLoop extends BaseEventLoop {
       (event === EVENT_READ ? reader : writer)?.cancel();
     }
     this._wakeUp();
+    return handle;
   }
 
   /** Removes a reader or writer; unregisters the fd when nothing is left. */
@@ -695,7 +697,17 @@ export class SelectorEventLoop extends BaseEventLoop {
 
   /** @internal Stops accepting on `sock` and closes it. */
   _stopServing(sock: Socket): void {
-    if (sock.fileno() >= 0) this._removeReader(sock.fileno());
+    if (sock.fileno() >= 0) {
+      this._removeReader(sock.fileno());
+      // A poll in flight on the waiter thread holds a reference to the
+      // socket, so close() alone would leave it listening until that poll
+      // returns; shutdown() stops the listener now.
+      try {
+        sock.shutdown(SHUT_RD);
+      } catch {
+        // Not listening (never started): close() is enough.
+      }
+    }
     this._listening.delete(sock);
     sock.close();
   }
@@ -710,7 +722,7 @@ export class SelectorEventLoop extends BaseEventLoop {
     for (let i = 0; i < Math.max(1, backlog); i++) {
       let accepted: [Socket, Address] | null;
       try {
-        accepted = sock.tryAccept();
+        accepted = sock.accept();
       } catch (error) {
         const code = (error as { code?: string }).code ?? "";
         if (!RESOURCE_ERRORS.has(code)) {

@@ -22,7 +22,8 @@ import {
   SOCK_STREAM,
   TCP_NODELAY,
 } from "../ffi/sys/sockaddr.ts";
-import type { AbstractEventLoop } from "./events.ts";
+import { copyBytes } from "./bytes.ts";
+import type { AbstractEventLoop, Handle } from "./events.ts";
 import { OSError, RuntimeError } from "./exceptions.ts";
 import type { Future } from "./futures.ts";
 import { logger } from "./log.ts";
@@ -48,9 +49,9 @@ export interface TransportLoop extends AbstractEventLoop {
   /** A scratch buffer for reads (one JS thread). */
   _readBuffer: Uint8Array;
   /** addReader without the transport-ownership check. */
-  _addReader(fd: number, callback: () => void): void;
+  _addReader(fd: number, callback: () => void): Handle;
   /** addWriter without the check. */
-  _addWriter(fd: number, callback: () => void): void;
+  _addWriter(fd: number, callback: () => void): Handle;
   /** removeReader without the check. */
   _removeReader(fd: number): boolean;
   /** removeWriter without the check. */
@@ -381,14 +382,14 @@ export class SocketTransport extends BaseSocketTransport {
     const buf = this._loop._readBuffer;
     let n: number | null;
     try {
-      n = this._sock.tryRecvInto(buf);
+      n = this._sock.recvInto(buf);
     } catch (error) {
       this._fatalError(error, "Fatal read error on socket transport");
       return;
     }
     if (n === null) return;
     if (n === 0) return this._readReadyEof();
-    const data = buf.slice(0, n);
+    const data = copyBytes(buf, n);
     try {
       (this._protocol as Protocol).dataReceived(data);
     } catch (error) {
@@ -413,7 +414,7 @@ export class SocketTransport extends BaseSocketTransport {
     }
     let n: number | null;
     try {
-      n = this._sock.tryRecvInto(buf);
+      n = this._sock.recvInto(buf);
     } catch (error) {
       this._fatalError(error, "Fatal read error on socket transport");
       return;
@@ -474,7 +475,7 @@ export class SocketTransport extends BaseSocketTransport {
     if (this._bufferSize === 0) {
       let n: number | null;
       try {
-        n = this._sock.trySend(bytes);
+        n = this._sock.send(bytes);
       } catch (error) {
         this._fatalError(error, "Fatal write error on socket transport");
         return;
@@ -501,7 +502,7 @@ export class SocketTransport extends BaseSocketTransport {
       const chunk = this._nextChunk();
       let n: number | null;
       try {
-        n = this._sock.trySend(chunk);
+        n = this._sock.send(chunk);
       } catch (error) {
         this._loop._removeWriter(this._sockFd);
         this._clearBuffer();
@@ -732,7 +733,7 @@ class DatagramCore extends BaseSocketTransport {
     const buf = this._loop._readBuffer;
     let got: [number, Address] | null;
     try {
-      got = this._sock.tryRecvfromInto(buf);
+      got = this._sock.recvfromInto(buf);
     } catch (error) {
       if (error instanceof OSError) {
         (this._protocol as DatagramProtocol).errorReceived(error);
@@ -742,7 +743,7 @@ class DatagramCore extends BaseSocketTransport {
     if (got === null) return;
     try {
       (this._protocol as DatagramProtocol).datagramReceived(
-        buf.slice(0, got[0]),
+        copyBytes(buf, got[0]),
         got[1],
       );
     } catch (error) {
@@ -757,7 +758,7 @@ class DatagramCore extends BaseSocketTransport {
     const bytes = toBytes(data);
     if (this._address !== null && addr !== null) {
       if (formatAddress(addr) !== formatAddress(this._address)) {
-        throw new TypeError(
+        throw new RangeError(
           `Invalid address: must be null or ${formatAddress(this._address)}`,
         );
       }
@@ -773,7 +774,7 @@ class DatagramCore extends BaseSocketTransport {
     if (this._closing) return;
     if (this._bufferSize === 0) {
       try {
-        if (this._sock.trySendto(bytes, addr) !== null) return;
+        if (this._sock.sendto(bytes, addr) !== null) return;
       } catch (error) {
         if (error instanceof OSError) {
           (this._protocol as DatagramProtocol).errorReceived(error);
@@ -793,7 +794,7 @@ class DatagramCore extends BaseSocketTransport {
     while (this._queue.length > 0) {
       const [data, addr] = this._queue[0];
       try {
-        if (this._sock.trySendto(data, addr) === null) break;
+        if (this._sock.sendto(data, addr) === null) break;
       } catch (error) {
         this._queue.shift();
         this._bufferSize -= data.length;

@@ -16,13 +16,24 @@ import {
   parseIp,
 } from "../ffi/sys/sockaddr.ts";
 import { osError } from "../ffi/libc.ts";
+import { copyBytes } from "./bytes.ts";
 import type { Future } from "./futures.ts";
-import type { AbstractEventLoop } from "./events.ts";
+import type { AbstractEventLoop, Handle } from "./events.ts";
 
 /** What the socket ops need from the loop. */
 export interface SockOpsLoop extends AbstractEventLoop {
   /** Throws if a transport owns `fd`. */
   _ensureFdNoTransport(fd: number): void;
+  /** addReader without the ownership check; returns the handle. */
+  _addReader(fd: number, callback: () => void): Handle;
+  /** addWriter without the ownership check; returns the handle. */
+  _addWriter(fd: number, callback: () => void): Handle;
+  /** removeReader without the check. */
+  _removeReader(fd: number): boolean;
+  /** removeWriter without the check. */
+  _removeWriter(fd: number): boolean;
+  /** A scratch buffer for reads (one JS thread). */
+  _readBuffer: Uint8Array;
   /** Resolves a host name in `address` for `sock`'s family. */
   _ensureResolved(sock: Socket, address: Address): Promise<Address>;
 }
@@ -32,7 +43,7 @@ export function checkSocket(sock: unknown, method: string): Socket {
   const s = sock as Socket | null;
   if (
     s === null || typeof s !== "object" ||
-    typeof (s as Partial<Socket>).tryRecvInto !== "function"
+    typeof (s as Partial<Socket>).recvInto !== "function"
   ) {
     throw new TypeError(
       `${method}() expects a Socket (from aioloop), got ${String(sock)}`,
@@ -79,23 +90,31 @@ function whenReady<T>(
     return failed(loop, error);
   }
   const fut = loop.createFuture<T>();
+  // The watcher goes as soon as the op is over (the caller may close the
+  // socket right after), unless a later op on the fd replaced it already,
+  // which cancelled this handle.
+  const unwatch = () => {
+    if (handle.cancelled()) return;
+    if (write) loop._removeWriter(fd);
+    else loop._removeReader(fd);
+  };
   const retry = () => {
     if (fut.done()) return;
     try {
       const value = attempt();
       if (value === null) return;
+      unwatch();
       fut.setResult(value);
     } catch (error) {
+      unwatch();
       fut.setException(error);
     }
   };
-  if (write) loop.addWriter(fd, retry);
-  else loop.addReader(fd, retry);
-  // The watcher goes as soon as the future is done (or cancelled).
-  fut.addDoneCallback(() => {
-    if (write) loop.removeWriter(fd);
-    else loop.removeReader(fd);
-  });
+  const handle = write
+    ? loop._addWriter(fd, retry)
+    : loop._addReader(fd, retry);
+  // A cancelled op: the watcher goes on the next iteration.
+  fut.addDoneCallback(unwatch);
   return fut;
 }
 
@@ -108,10 +127,12 @@ export function sockRecv(
   if (!Number.isInteger(nbytes) || nbytes < 0) {
     return failed(loop, new RangeError(`nbytes must be >= 0, got ${nbytes}`));
   }
-  const buf = new Uint8Array(nbytes);
+  // Reads go through the loop's scratch buffer (attempts are synchronous).
+  const shared = nbytes <= loop._readBuffer.length;
+  const buf = shared ? loop._readBuffer : new Uint8Array(nbytes);
   return whenReady(loop, sock, "sockRecv", false, () => {
-    const n = sock.tryRecvInto(buf);
-    return n === null ? null : buf.slice(0, n);
+    const n = sock.recvInto(buf, nbytes);
+    return n === null ? null : shared ? copyBytes(buf, n) : buf.slice(0, n);
   });
 }
 
@@ -132,7 +153,7 @@ export function sockRecvInto(
     sock,
     "sockRecvInto",
     false,
-    () => sock.tryRecvInto(bytes),
+    () => sock.recvInto(bytes),
   );
 }
 
@@ -145,10 +166,11 @@ export function sockRecvfrom(
   if (!Number.isInteger(bufsize) || bufsize < 0) {
     return failed(loop, new RangeError(`bufsize must be >= 0, got ${bufsize}`));
   }
-  const buf = new Uint8Array(bufsize);
+  const shared = bufsize <= loop._readBuffer.length;
+  const buf = shared ? loop._readBuffer : new Uint8Array(bufsize);
   return whenReady(loop, sock, "sockRecvfrom", false, () => {
-    const got = sock.tryRecvfromInto(buf);
-    return got === null ? null : [buf.slice(0, got[0]), got[1]];
+    const got = sock.recvfromInto(buf, bufsize);
+    return got === null ? null : [copyBytes(buf, got[0]), got[1]];
   });
 }
 
@@ -177,7 +199,7 @@ export function sockRecvfromInto(
     sock,
     "sockRecvfromInto",
     false,
-    () => sock.tryRecvfromInto(bytes, n),
+    () => sock.recvfromInto(bytes, n),
   );
 }
 
@@ -195,7 +217,7 @@ export function sockSendall(
   }
   return whenReady<true>(loop, sock, "sockSendall", true, () => {
     while (rest.length > 0) {
-      const n = sock.trySend(rest);
+      const n = sock.send(rest);
       if (n === null) return null;
       rest = rest.subarray(n);
     }
@@ -221,7 +243,7 @@ export function sockSendto(
     sock,
     "sockSendto",
     true,
-    () => sock.trySendto(bytes, address),
+    () => sock.sendto(bytes, address),
   );
 }
 
@@ -281,7 +303,7 @@ export function sockAccept(
   loop: SockOpsLoop,
   sock: Socket,
 ): Future<[Socket, Address]> {
-  return whenReady(loop, sock, "sockAccept", false, () => sock.tryAccept());
+  return whenReady(loop, sock, "sockAccept", false, () => sock.accept());
 }
 
 export { whenReady };
