@@ -128,11 +128,8 @@ export {
   WriteTransport,
 } from "./src/transports.ts";
 export {
-  BaseSocketTransport,
   DEFAULT_HIGH_WATER,
   MAX_READ_SIZE,
-  SocketDatagramTransport,
-  SocketTransport,
 } from "./src/selector_transports.ts";
 export { Server } from "./src/server.ts";
 export {

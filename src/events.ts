@@ -10,6 +10,19 @@
  */
 import { captureContext, Context, runInContext } from "./context.ts";
 import { FatalError, NotImplementedError, RuntimeError } from "./exceptions.ts";
+import type { AddrInfo } from "../ffi/dns.ts";
+import type { Socket } from "../ffi/socket.ts";
+import type { Address } from "../ffi/sys/sockaddr.ts";
+import type {
+  CreateConnectionOptions,
+  CreateServerOptions,
+  CreateUnixServerOptions,
+  DatagramEndpointOptions,
+  GetaddrinfoOptions,
+  SendfileOptions,
+} from "./net.ts";
+import type { BaseProtocol, DatagramProtocol } from "./protocols.ts";
+import type { DatagramTransport, Transport } from "./transports.ts";
 import type { FileLike } from "./selectors.ts";
 import type { Future } from "./futures.ts";
 import type { Task } from "./tasks.ts";
@@ -472,39 +485,39 @@ export abstract class AbstractEventLoop {
   getaddrinfo(
     _host: string | null,
     _port: string | number | null,
-    _options?: unknown,
-  ): Promise<unknown[]> {
+    _options?: GetaddrinfoOptions,
+  ): Promise<AddrInfo[]> {
     return notImplementedAsync("getaddrinfo");
   }
   /** Reverse-resolves an address (libc getnameinfo). */
-  getnameinfo(_sockaddr: unknown, _flags?: number): Promise<[string, string]> {
+  getnameinfo(_sockaddr: Address, _flags?: number): Promise<[string, string]> {
     return notImplementedAsync("getnameinfo");
   }
   /** Opens a streaming connection. */
-  createConnection(
-    _protocolFactory: () => unknown,
-    _host?: string,
-    _port?: number,
-    _options?: unknown,
-  ): Promise<[unknown, unknown]> {
+  createConnection<P extends BaseProtocol>(
+    _protocolFactory: () => P,
+    _host?: string | null,
+    _port?: number | string | null,
+    _options?: CreateConnectionOptions,
+  ): Promise<[Transport, P]> {
     return notImplementedAsync("createConnection");
   }
   /** Creates a listening server. */
   createServer(
-    _protocolFactory: () => unknown,
-    _host?: string | string[],
-    _port?: number,
-    _options?: unknown,
+    _protocolFactory: () => BaseProtocol,
+    _host?: string | string[] | null,
+    _port?: number | string | null,
+    _options?: CreateServerOptions,
   ): Promise<AbstractServer> {
     return notImplementedAsync("createServer");
   }
   /** Sends a file over a transport. */
   sendfile(
-    _transport: unknown,
-    _file: unknown,
+    _transport: Transport,
+    _file: FileLike,
     _offset?: number,
     _count?: number | null,
-    _options?: unknown,
+    _options?: SendfileOptions,
   ): Promise<number> {
     return notImplementedAsync("sendfile");
   }
@@ -518,36 +531,33 @@ export abstract class AbstractEventLoop {
     return notImplementedAsync("startTls");
   }
   /** Opens a Unix-socket connection. */
-  createUnixConnection(
-    _protocolFactory: () => unknown,
-    _path?: string,
-    _options?: unknown,
-  ): Promise<[unknown, unknown]> {
+  createUnixConnection<P extends BaseProtocol>(
+    _protocolFactory: () => P,
+    _path?: string | null,
+    _options?: { sock?: Socket },
+  ): Promise<[Transport, P]> {
     return notImplementedAsync("createUnixConnection");
   }
   /** Creates a Unix-socket server. */
   createUnixServer(
-    _protocolFactory: () => unknown,
-    _path?: string,
-    _options?: unknown,
+    _protocolFactory: () => BaseProtocol,
+    _path?: string | null,
+    _options?: CreateUnixServerOptions,
   ): Promise<AbstractServer> {
     return notImplementedAsync("createUnixServer");
   }
   /** Wraps an accepted socket in a transport. */
-  connectAcceptedSocket(
-    _protocolFactory: () => unknown,
-    _sock: unknown,
-    _options?: unknown,
-  ): Promise<[unknown, unknown]> {
+  connectAcceptedSocket<P extends BaseProtocol>(
+    _protocolFactory: () => P,
+    _sock: Socket,
+  ): Promise<[Transport, P]> {
     return notImplementedAsync("connectAcceptedSocket");
   }
   /** Creates a datagram endpoint. */
-  createDatagramEndpoint(
-    _protocolFactory: () => unknown,
-    _localAddr?: unknown,
-    _remoteAddr?: unknown,
-    _options?: unknown,
-  ): Promise<[unknown, unknown]> {
+  createDatagramEndpoint<P extends DatagramProtocol>(
+    _protocolFactory: () => P,
+    _options?: DatagramEndpointOptions,
+  ): Promise<[DatagramTransport, P]> {
     return notImplementedAsync("createDatagramEndpoint");
   }
 
@@ -603,55 +613,55 @@ export abstract class AbstractEventLoop {
 
   // Completion based I/O methods returning Futures.
   /** Receives up to `nbytes` bytes. */
-  sockRecv(_sock: unknown, _nbytes: number): Promise<Uint8Array> {
+  sockRecv(_sock: Socket, _nbytes: number): Promise<Uint8Array> {
     return notImplementedAsync("sockRecv");
   }
   /** Receives into `buf`; resolves with the byte count. */
-  sockRecvInto(_sock: unknown, _buf: Uint8Array): Promise<number> {
+  sockRecvInto(_sock: Socket, _buf: Uint8Array): Promise<number> {
     return notImplementedAsync("sockRecvInto");
   }
   /** Receives a datagram and its sender. */
   sockRecvfrom(
-    _sock: unknown,
+    _sock: Socket,
     _bufsize: number,
-  ): Promise<[Uint8Array, unknown]> {
+  ): Promise<[Uint8Array, Address]> {
     return notImplementedAsync("sockRecvfrom");
   }
   /** Receives a datagram into `buf`. */
   sockRecvfromInto(
-    _sock: unknown,
+    _sock: Socket,
     _buf: Uint8Array,
     _nbytes?: number,
-  ): Promise<[number, unknown]> {
+  ): Promise<[number, Address]> {
     return notImplementedAsync("sockRecvfromInto");
   }
   /** Sends all of `data`. */
-  sockSendall(_sock: unknown, _data: Uint8Array): Promise<void> {
+  sockSendall(_sock: Socket, _data: Uint8Array): Promise<void> {
     return notImplementedAsync("sockSendall");
   }
   /** Sends a datagram to `address`. */
   sockSendto(
-    _sock: unknown,
+    _sock: Socket,
     _data: Uint8Array,
-    _address: unknown,
+    _address: Address,
   ): Promise<number> {
     return notImplementedAsync("sockSendto");
   }
   /** Connects a socket. */
-  sockConnect(_sock: unknown, _address: unknown): Promise<void> {
+  sockConnect(_sock: Socket, _address: Address): Promise<void> {
     return notImplementedAsync("sockConnect");
   }
   /** Accepts a connection. */
-  sockAccept(_sock: unknown): Promise<[unknown, unknown]> {
+  sockAccept(_sock: Socket): Promise<[Socket, Address]> {
     return notImplementedAsync("sockAccept");
   }
   /** Sends a file over a socket. */
   sockSendfile(
-    _sock: unknown,
-    _file: unknown,
+    _sock: Socket,
+    _file: FileLike,
     _offset?: number,
     _count?: number | null,
-    _options?: unknown,
+    _options?: SendfileOptions,
   ): Promise<number> {
     return notImplementedAsync("sockSendfile");
   }

@@ -10,10 +10,7 @@ import { type AbstractEventLoop, AbstractServer } from "./events.ts";
 import { CancelledError, RuntimeError } from "./exceptions.ts";
 import type { Future } from "./futures.ts";
 import type { BaseProtocol } from "./protocols.ts";
-import type {
-  BaseSocketTransport,
-  TransportServer,
-} from "./selector_transports.ts";
+import type { BaseSocketTransport } from "./selector_transports.ts";
 
 /** What a server needs from its loop. */
 export interface ServerLoop extends AbstractEventLoop {
@@ -29,7 +26,7 @@ export interface ServerLoop extends AbstractEventLoop {
 }
 
 /** A listening server: sockets, connections, serving state. */
-export class Server extends AbstractServer implements TransportServer {
+export class Server extends AbstractServer {
   private readonly _loop: ServerLoop;
   private _sockets: Socket[] | null;
   private readonly _protocolFactory: () => BaseProtocol;
@@ -43,14 +40,14 @@ export class Server extends AbstractServer implements TransportServer {
 
   /** Created by the loop's createServer()/createUnixServer(). */
   constructor(
-    loop: ServerLoop,
+    loop: AbstractEventLoop,
     sockets: Socket[],
     protocolFactory: () => BaseProtocol,
     backlog: number,
     onClose: (() => void) | null = null,
   ) {
     super();
-    this._loop = loop;
+    this._loop = loop as ServerLoop;
     this._sockets = sockets;
     this._protocolFactory = protocolFactory;
     this._backlog = backlog;
@@ -70,6 +67,7 @@ export class Server extends AbstractServer implements TransportServer {
     if (this._activeCount === 0 && this._sockets === null) this._wakeup();
   }
 
+  /** Resolves every waitClosed() (closed and no connection left). */
   private _wakeup(): void {
     const waiters = this._waiters;
     this._waiters = null;

@@ -169,6 +169,7 @@ export class StreamReader {
     }
   }
 
+  /** Resolves the pending read, if any. */
   private _wakeupWaiter(): void {
     const waiter = this._waiter;
     if (waiter !== null) {
@@ -185,6 +186,7 @@ export class StreamReader {
     this._transport = transport;
   }
 
+  /** Resumes the transport once the buffer is at or below the limit. */
   private _maybeResumeTransport(): void {
     if (this._paused && this._buffer.length <= this._limit) {
       this._paused = false;
@@ -443,6 +445,7 @@ export class StreamReaderProtocol extends Protocol {
     this._closed.then(undefined, () => {});
   }
 
+  /** Attaches reader and writer; starts the client callback. */
   override connectionMade(transport: BaseTransport): void {
     const t = transport as Transport;
     this._transport = t;
@@ -474,6 +477,7 @@ export class StreamReaderProtocol extends Protocol {
     }
   }
 
+  /** Ends the reader (EOF or the error) and wakes drain() and waitClosed(). */
   override connectionLost(exc: Error | null): void {
     const reader = this._reader;
     if (reader !== null) {
@@ -496,20 +500,24 @@ export class StreamReaderProtocol extends Protocol {
     this._transport = null;
   }
 
+  /** Feeds the reader. */
   override dataReceived(data: Uint8Array): void {
     this._reader?.feedData(data);
   }
 
+  /** Feeds EOF to the reader; keeps the transport open for writing. */
   override eofReceived(): boolean {
     this._reader?.feedEof();
     // Keep the transport open for writing; the writer closes it.
     return true;
   }
 
+  /** The transport is full: drain() waits. */
   override pauseWriting(): void {
     this._paused = true;
   }
 
+  /** The transport drained: waiting drain() calls resolve. */
   override resumeWriting(): void {
     this._paused = false;
     for (const waiter of this._drainWaiters) {
@@ -664,34 +672,8 @@ export class StreamWriter {
   }
 }
 
-/** The loop's connection methods the stream helpers use. */
-interface StreamLoop extends AbstractEventLoop {
-  createConnection<P extends Protocol>(
-    factory: () => P,
-    host?: string | null,
-    port?: number | string | null,
-    options?: CreateConnectionOptions,
-  ): Promise<[Transport, P]>;
-  createServer(
-    factory: () => Protocol,
-    host?: string | string[] | null,
-    port?: number | string | null,
-    options?: CreateServerOptions,
-  ): Promise<Server>;
-  createUnixConnection<P extends Protocol>(
-    factory: () => P,
-    path?: string | null,
-    options?: { sock?: Socket },
-  ): Promise<[Transport, P]>;
-  createUnixServer(
-    factory: () => Protocol,
-    path?: string | null,
-    options?: CreateUnixServerOptions,
-  ): Promise<Server>;
-}
-
-function streamLoop(): StreamLoop {
-  return getRunningLoop() as StreamLoop;
+function streamLoop(): AbstractEventLoop {
+  return getRunningLoop();
 }
 
 /**
@@ -741,7 +723,7 @@ export async function startServer(
       clientConnected,
       loop,
     );
-  return await loop.createServer(factory, host, port, rest);
+  return await loop.createServer(factory, host, port, rest) as Server;
 }
 
 /** Connects to the Unix socket at `path`: `[reader, writer]`. */
@@ -776,7 +758,7 @@ export async function startUnixServer(
       clientConnected,
       loop,
     );
-  return await loop.createUnixServer(factory, path, rest);
+  return await loop.createUnixServer(factory, path, rest) as Server;
 }
 
 function checkHandler(handler: unknown): void {
