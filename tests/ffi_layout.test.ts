@@ -20,6 +20,8 @@ import {
 import { platform } from "../ffi/runtime.ts";
 import { errno, libc, strerror } from "../ffi/libc.ts";
 import { errnoName } from "../ffi/sys/errno.ts";
+import * as sa from "../ffi/sys/sockaddr.ts";
+import * as dns from "../ffi/dns.ts";
 
 function cLayouts(): Record<string, number> | null {
   const dir = mkdtempSync(join(tmpdir(), "aioloop-layout-"));
@@ -27,7 +29,10 @@ function cLayouts(): Record<string, number> | null {
     const src = fileURLToPath(new URL("./c/layouts.c", import.meta.url));
     const exe = join(dir, "layouts");
     execFileSync("cc", ["-O0", "-o", exe, src], { stdio: "pipe" });
-    return JSON.parse(execFileSync(exe, { encoding: "utf8" }));
+    // Two JSON objects: the poller layouts, then the socket ones.
+    const [pollers, socketsJson] = execFileSync(exe, { encoding: "utf8" })
+      .trim().split("\n");
+    return { ...JSON.parse(pollers), ...JSON.parse(socketsJson) };
   } catch {
     return null;
   } finally {
@@ -65,6 +70,87 @@ describe("FFI layouts match the C headers", () => {
     assert.equal(c!.EFD_NONBLOCK, 0o4000);
     assert.equal(c!.O_NONBLOCK, 0o4000);
     assert.equal(c!.O_CLOEXEC, 0o2000000);
+  });
+
+  it("struct sockaddr_in, sockaddr_in6, sockaddr_un, sockaddr_storage", {
+    skip,
+  }, () => {
+    const L = sa.SOCKADDR_LAYOUT;
+    assert.deepEqual(
+      [L.in.size, L.in.family, L.in.port, L.in.addr],
+      [c!.in_size, c!.in_family, c!.in_port, c!.in_addr],
+    );
+    assert.deepEqual(
+      [L.in6.size, L.in6.family, L.in6.port, L.in6.flowinfo, L.in6.addr],
+      [c!.in6_size, c!.in6_family, c!.in6_port, c!.in6_flowinfo, c!.in6_addr],
+    );
+    assert.equal(L.in6.scopeId, c!.in6_scope_id);
+    assert.deepEqual(
+      [L.un.size, L.un.family, L.un.path],
+      [c!.un_size, c!.un_family, c!.un_path],
+    );
+    assert.equal(sa.SOCKADDR_STORAGE_SIZE, c!.storage_size);
+  });
+
+  it("struct addrinfo", { skip }, () => {
+    const L = dns.ADDRINFO_LAYOUT;
+    assert.deepEqual(
+      [L.size, L.flags, L.family, L.socktype, L.protocol, L.addrlen],
+      [
+        c!.ai_size,
+        c!.ai_flags,
+        c!.ai_family,
+        c!.ai_socktype,
+        c!.ai_protocol,
+        c!.ai_addrlen,
+      ],
+    );
+    assert.deepEqual(
+      [L.addr, L.canonname, L.next],
+      [c!.ai_addr, c!.ai_canonname, c!.ai_next],
+    );
+  });
+
+  it("socket, getaddrinfo and getnameinfo constants", { skip }, () => {
+    const ours: Record<string, number> = {
+      AF_UNSPEC: sa.AF_UNSPEC,
+      AF_UNIX: sa.AF_UNIX,
+      AF_INET: sa.AF_INET,
+      AF_INET6: sa.AF_INET6,
+      SOCK_STREAM: sa.SOCK_STREAM,
+      SOCK_DGRAM: sa.SOCK_DGRAM,
+      SOCK_NONBLOCK: sa.SOCK_NONBLOCK,
+      SOCK_CLOEXEC: sa.SOCK_CLOEXEC,
+      SOL_SOCKET: sa.SOL_SOCKET,
+      SO_REUSEADDR: sa.SO_REUSEADDR,
+      SO_ERROR: sa.SO_ERROR,
+      SO_BROADCAST: sa.SO_BROADCAST,
+      SO_SNDBUF: sa.SO_SNDBUF,
+      SO_RCVBUF: sa.SO_RCVBUF,
+      SO_KEEPALIVE: sa.SO_KEEPALIVE,
+      SO_REUSEPORT: sa.SO_REUSEPORT,
+      IPPROTO_TCP: sa.IPPROTO_TCP,
+      IPPROTO_UDP: sa.IPPROTO_UDP,
+      IPPROTO_IPV6: sa.IPPROTO_IPV6,
+      TCP_NODELAY: sa.TCP_NODELAY,
+      IPV6_V6ONLY: sa.IPV6_V6ONLY,
+      SHUT_RD: sa.SHUT_RD,
+      SHUT_WR: sa.SHUT_WR,
+      SHUT_RDWR: sa.SHUT_RDWR,
+      MSG_NOSIGNAL: sa.MSG_NOSIGNAL,
+      AI_PASSIVE: dns.AI_PASSIVE,
+      AI_CANONNAME: dns.AI_CANONNAME,
+      AI_NUMERICHOST: dns.AI_NUMERICHOST,
+      AI_ADDRCONFIG: dns.AI_ADDRCONFIG,
+      AI_NUMERICSERV: dns.AI_NUMERICSERV,
+      NI_NUMERICHOST: dns.NI_NUMERICHOST,
+      NI_NUMERICSERV: dns.NI_NUMERICSERV,
+      NI_NAMEREQD: dns.NI_NAMEREQD,
+      NI_DGRAM: dns.NI_DGRAM,
+    };
+    for (const [name, value] of Object.entries(ours)) {
+      assert.equal(value, c![name], name);
+    }
   });
 
   it("errno is read from this thread's errno cell", () => {
