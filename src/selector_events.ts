@@ -478,7 +478,7 @@ export class SelectorEventLoop extends BaseEventLoop {
    * with fileno()) from `offset` over `sock` with sendfile(2), or by
    * reading and sending when the kernel cannot (unless `fallback: false`).
    */
-  override sockSendfile(
+  override async sockSendfile(
     sock: Socket,
     file: FileLike,
     offset = 0,
@@ -488,7 +488,7 @@ export class SelectorEventLoop extends BaseEventLoop {
     this._checkClosed();
     ops.checkSocket(sock, "sockSendfile");
     this._ensureFdNoTransport(sock.fileno());
-    return net.sockSendfile(
+    return await net.sockSendfile(
       this,
       sock,
       file,
@@ -594,73 +594,79 @@ export class SelectorEventLoop extends BaseEventLoop {
    * protocol from `protocolFactory`: resolves with `[transport, protocol]`
    * once connectionMade() ran.
    */
-  override createConnection<P extends BaseProtocol>(
+  override async createConnection<P extends BaseProtocol>(
     protocolFactory: () => P,
     host?: string | null,
     port?: number | string | null,
     options?: net.CreateConnectionOptions,
   ): Promise<[Transport, P]> {
     this._checkClosed();
-    return net.createConnection(this, protocolFactory, host, port, options);
+    return await net.createConnection(
+      this,
+      protocolFactory,
+      host,
+      port,
+      options,
+    );
   }
 
   /**
    * Listens on every address of `host` (a name, a list, or null/"" for all
    * interfaces) at `port` (0: any free port), or on `options.sock`.
    */
-  override createServer(
+  override async createServer(
     protocolFactory: () => BaseProtocol,
     host?: string | string[] | null,
     port?: number | string | null,
     options?: net.CreateServerOptions,
   ): Promise<Server> {
     this._checkClosed();
-    return net.createServer(this, protocolFactory, host, port, options);
+    return await net.createServer(this, protocolFactory, host, port, options);
   }
 
   /** Connects to a Unix socket at `path` (or wraps `options.sock`). */
-  override createUnixConnection<P extends BaseProtocol>(
+  override async createUnixConnection<P extends BaseProtocol>(
     protocolFactory: () => P,
     path?: string | null,
     options?: { sock?: Socket },
   ): Promise<[Transport, P]> {
     this._checkClosed();
-    return net.createUnixConnection(this, protocolFactory, path, options);
+    return await net.createUnixConnection(this, protocolFactory, path, options);
   }
 
   /** Listens on a Unix socket at `path` ("\0name": abstract namespace). */
-  override createUnixServer(
+  override async createUnixServer(
     protocolFactory: () => BaseProtocol,
     path?: string | null,
     options?: net.CreateUnixServerOptions,
   ): Promise<Server> {
     this._checkClosed();
-    return net.createUnixServer(this, protocolFactory, path, options);
+    return await net.createUnixServer(this, protocolFactory, path, options);
   }
 
   /** Wraps a socket accepted elsewhere in a transport. */
-  override connectAcceptedSocket<P extends BaseProtocol>(
+  override async connectAcceptedSocket<P extends BaseProtocol>(
     protocolFactory: () => P,
     sock: Socket,
   ): Promise<[Transport, P]> {
     this._checkClosed();
-    return net.connectAcceptedSocket(this, protocolFactory, sock);
+    return await net.connectAcceptedSocket(this, protocolFactory, sock);
   }
 
   /** Creates a UDP (or Unix datagram) endpoint. */
-  override createDatagramEndpoint<P extends DatagramProtocol>(
+  override async createDatagramEndpoint<P extends DatagramProtocol>(
     protocolFactory: () => P,
     options?: net.DatagramEndpointOptions,
   ): Promise<[DatagramTransport, P]> {
     this._checkClosed();
-    return net.createDatagramEndpoint(this, protocolFactory, options);
+    return await net.createDatagramEndpoint(this, protocolFactory, options);
   }
 
   /**
    * Sends a file over a stream transport with sendfile(2) (or reading and
    * writing, unless `fallback: false`); resolves with the bytes sent.
    */
-  override sendfile(
+  override async sendfile(
     transport: Transport,
     file: FileLike,
     offset = 0,
@@ -668,7 +674,7 @@ export class SelectorEventLoop extends BaseEventLoop {
     options: net.SendfileOptions = {},
   ): Promise<number> {
     this._checkClosed();
-    return net.transportSendfile(
+    return await net.transportSendfile(
       this,
       transport,
       file,
