@@ -1,7 +1,9 @@
 /**
  * The aioloop demo: timers, fd watching on a pipe, a Worker waking the
- * loop, and the host runtime's own HTTP server answering while the loop
- * runs (busy and idle). Run it with Deno or Bun:
+ * loop, a TCP echo server on the loop (protocol style) with clients in
+ * both styles (streams, and a web ReadableStream), and the host runtime's
+ * own HTTP server answering while the loop runs (busy and idle). Run it
+ * with Deno or Bun:
  *
  *     deno run -A demo/main.ts
  *     bun demo/main.ts
@@ -9,12 +11,16 @@
  * @module
  */
 import {
+  type BaseTransport,
   gather,
   getRunningLoop,
+  openConnection,
   os,
+  Protocol,
   run,
   SelectorEventLoop,
   sleep,
+  type Transport,
 } from "../mod.ts";
 
 const runtime = Reflect.get(globalThis, "Bun") ? "Bun" : "Deno";
@@ -84,6 +90,53 @@ async function workerWakeup(): Promise<void> {
   worker.terminate();
 }
 
+/** A protocol that echoes every byte back. */
+class Echo extends Protocol {
+  private transport!: Transport;
+  override connectionMade(transport: BaseTransport): void {
+    this.transport = transport as Transport;
+    const [host, port] = transport.getExtraInfo("peername") as [string, number];
+    log(`tcp: server accepted ${host}:${port}`);
+  }
+  override dataReceived(data: Uint8Array): void {
+    this.transport.write(data);
+  }
+}
+
+/** TCP on the loop: an echo server, a streams client, a web-stream client. */
+async function tcpEcho(): Promise<void> {
+  const loop = getRunningLoop();
+  const server = await loop.createServer(() => new Echo(), "127.0.0.1", 0);
+  const [host, port] = server.sockets[0].getsockname() as [string, number];
+  log(`tcp: echo server listening on ${host}:${port}`);
+
+  const [reader, writer] = await openConnection(host, port);
+  const encoder = new TextEncoder();
+  for (const line of ["ping\n", "pong\n"]) {
+    writer.write(encoder.encode(line));
+    await writer.drain();
+    const echoed = new TextDecoder().decode(await reader.readline());
+    log(`tcp: streams client got back ${JSON.stringify(echoed)}`);
+  }
+  writer.close();
+  await writer.waitClosed();
+
+  // The same connection type through web streams, for the rest of the
+  // runtime's world: pipe a ReadableStream in, read the echo as one.
+  const [webReader, webWriter] = await openConnection(host, port);
+  const payload = new Blob(["web ", "streams ", "round trip"]).stream();
+  const [echo] = await Promise.all([
+    new Response(webReader.toReadableStream()).text(),
+    payload.pipeTo(webWriter.toWritableStream()),
+  ]);
+  log(`tcp: web-stream client got back ${JSON.stringify(echo)}`);
+
+  server.close();
+  server.closeClients();
+  await server.waitClosed();
+  log("tcp: server closed, every connection gone");
+}
+
 /** The host's own HTTP server answers while the loop is busy. */
 async function hostServer(): Promise<void> {
   const loop = getRunningLoop();
@@ -144,6 +197,7 @@ await run(async () => {
   );
   await gather(timers(), pipeReader());
   await workerWakeup();
+  await tcpEcho();
   await hostServer();
   log("done; the loop closes");
 });

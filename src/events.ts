@@ -310,6 +310,10 @@ export class TimerHandle extends Handle {
 
 /** A server (asyncio.AbstractServer); networking arrives in a later issue. */
 export abstract class AbstractServer {
+  /** The listening sockets (empty once closed). */
+  get sockets(): Socket[] {
+    throw new NotImplementedError("AbstractServer.sockets");
+  }
   /** Stops listening; existing connections stay open. */
   close(): void {
     throw new NotImplementedError("AbstractServer.close");

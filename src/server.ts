@@ -92,7 +92,7 @@ export class Server extends AbstractServer {
   }
 
   /** The listening sockets (empty once closed). */
-  get sockets(): Socket[] {
+  override get sockets(): Socket[] {
     return this._sockets === null ? [] : [...this._sockets];
   }
 
