@@ -16,6 +16,7 @@
  */
 import type { Socket } from "../ffi/socket.ts";
 import { toBytes } from "../ffi/socket.ts";
+import { copyBytes } from "./bytes.ts";
 import { type AbstractEventLoop, getRunningLoop } from "./events.ts";
 import { ConnectionResetError, RuntimeError } from "./exceptions.ts";
 import type { Future } from "./futures.ts";
@@ -63,6 +64,7 @@ export class LimitOverrunError extends Error {
 }
 
 const NEWLINE = new Uint8Array([10]);
+const RESOLVED: Promise<void> = Promise.resolve();
 const EMPTY = new Uint8Array(0);
 
 /** Options of the stream helpers. */
@@ -73,42 +75,67 @@ export interface StreamOptions {
 
 /** A growable byte buffer with a read position. */
 class ByteBuffer {
-  private data = new Uint8Array(1024);
-  private start = 0;
-  private end = 0;
+  /** Chunks as received; [head] is the oldest not fully read. */
+  private chunks: Uint8Array[] = [];
+  private head = 0;
+  /** Bytes held. */
+  length = 0;
 
-  get length(): number {
-    return this.end - this.start;
-  }
-
+  /** Appends a chunk the buffer now owns (not copied). */
   push(bytes: Uint8Array): void {
-    if (this.end + bytes.length > this.data.length) {
-      const needed = this.length + bytes.length;
-      if (needed <= this.data.length / 2) {
-        this.data.copyWithin(0, this.start, this.end);
-      } else {
-        const grown = new Uint8Array(Math.max(needed, this.data.length * 2));
-        grown.set(this.data.subarray(this.start, this.end));
-        this.data = grown;
-      }
-      this.end -= this.start;
-      this.start = 0;
-    }
-    this.data.set(bytes, this.end);
-    this.end += bytes.length;
+    this.chunks.push(bytes);
+    this.length += bytes.length;
   }
 
-  /** Removes and returns the first `n` bytes (a copy). */
+  /**
+   * Removes and returns the first `n` bytes. A read of a whole chunk (or
+   * of its front) hands out that chunk without copying.
+   */
   take(n: number): Uint8Array {
-    const out = this.data.slice(this.start, this.start + n);
-    this.start += n;
-    if (this.start === this.end) this.start = this.end = 0;
+    if (n === 0) return EMPTY;
+    const first = this.chunks[this.head];
+    let out: Uint8Array;
+    if (first.length === n) {
+      out = first;
+      this.chunks[this.head++] = EMPTY;
+    } else if (first.length > n) {
+      out = first.subarray(0, n);
+      this.chunks[this.head] = first.subarray(n);
+    } else {
+      this.flatten();
+      return this.take(n);
+    }
+    this.length -= n;
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+    }
     return out;
+  }
+
+  /** The length of the oldest chunk (0 when empty). */
+  firstLength(): number {
+    return this.length === 0 ? 0 : this.chunks[this.head].length;
+  }
+
+  /** Joins the chunks into one (for searching across them). */
+  private flatten(): void {
+    if (this.chunks.length - this.head <= 1) return;
+    const joined = new Uint8Array(this.length);
+    let at = 0;
+    for (let i = this.head; i < this.chunks.length; i++) {
+      joined.set(this.chunks[i], at);
+      at += this.chunks[i].length;
+    }
+    this.chunks = [joined];
+    this.head = 0;
   }
 
   /** The index of `sep` at or after `from` (relative), or -1. */
   indexOf(sep: Uint8Array, from: number): number {
-    const view = this.data.subarray(this.start, this.end);
+    if (this.length === 0) return -1;
+    this.flatten();
+    const view = this.chunks[this.head];
     if (sep.length === 1) return view.indexOf(sep[0], from);
     const last = view.length - sep.length;
     outer: for (
@@ -124,8 +151,11 @@ class ByteBuffer {
     return -1;
   }
 
+  /** Drops everything. */
   clear(): void {
-    this.start = this.end = 0;
+    this.chunks = [];
+    this.head = 0;
+    this.length = 0;
   }
 }
 
@@ -205,8 +235,13 @@ export class StreamReader {
     return this._eof && this._buffer.length === 0;
   }
 
-  /** Adds bytes to the buffer (the protocol calls this). */
+  /** Adds a copy of `data` to the buffer. */
   feedData(data: Uint8Array): void {
+    this._feedOwned(copyBytes(toBytes(data)));
+  }
+
+  /** @internal Adds `data`, which the reader now owns (no copy). */
+  _feedOwned(data: Uint8Array): void {
     if (this._eof) throw new RuntimeError("feedData after feedEof");
     if (data.length === 0) return;
     this._buffer.push(data);
@@ -332,7 +367,8 @@ export class StreamReader {
     if (this._buffer.length === 0 && !this._eof) {
       await this._waitForData("read");
     }
-    const data = this._buffer.take(Math.min(n, this._buffer.length));
+    // Up to n bytes: the oldest chunk (or its front), uncopied.
+    const data = this._buffer.take(Math.min(n, this._buffer.firstLength()));
     this._maybeResumeTransport();
     return data;
   }
@@ -502,7 +538,8 @@ export class StreamReaderProtocol extends Protocol {
 
   /** Feeds the reader. */
   override dataReceived(data: Uint8Array): void {
-    this._reader?.feedData(data);
+    // The transport hands over a fresh copy: no need for another.
+    this._reader?._feedOwned(data);
   }
 
   /** Feeds EOF to the reader; keeps the transport open for writing. */
@@ -524,6 +561,11 @@ export class StreamReaderProtocol extends Protocol {
       if (!waiter.done()) waiter.setResult(undefined);
     }
     this._drainWaiters = [];
+  }
+
+  /** @internal Whether writing is paused or the connection is gone. */
+  _isPaused(): boolean {
+    return this._paused || this._connectionLost;
   }
 
   /** @internal Waits while writing is paused. */
@@ -629,7 +671,19 @@ export class StreamWriter {
    * Waits until the write buffer is below its high-water mark. Throws the
    * reader's error if the connection failed.
    */
-  async drain(): Promise<void> {
+  drain(): Promise<void> {
+    // The common case, writing below the high-water mark: nothing to wait for.
+    if (
+      !this._protocol._isPaused() && !this._transport.isClosing() &&
+      (this._reader === null || this._reader.exception() === null)
+    ) {
+      return RESOLVED;
+    }
+    return this._drainSlow();
+  }
+
+  /** drain() when there is an error, a close or back-pressure. */
+  private async _drainSlow(): Promise<void> {
     if (this._reader !== null) {
       const exc = this._reader.exception();
       if (exc !== null) throw exc;
