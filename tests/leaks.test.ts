@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import { assertNoNewFds, newLoop, openFds } from "./helpers.ts";
 import { closeAll, pipe, readStr, writeStr } from "./sys.ts";
-import { sleep } from "../mod.ts";
+import { Protocol, sleep, SOCK_STREAM } from "../mod.ts";
 
 function threads(): number {
   return readdirSync("/proc/self/task").length;
@@ -59,6 +59,39 @@ describe("no leaks after close()", () => {
     }
     const after = await settleThreads(baseline);
     assert.ok(after <= baseline, `threads: ${baseline} before, ${after} after`);
+  });
+
+  it("a loop that resolved names and served TCP leaves no thread and no fd", async () => {
+    // Warm up: the runtime's own lazily made threads and fds.
+    const warm = newLoop();
+    await warm.runUntilComplete(async () => {
+      await warm.getaddrinfo("localhost", 80);
+    });
+    warm.close();
+    const baseline = await settleThreads(0, 300);
+    const before = openFds();
+    for (let i = 0; i < 3; i++) {
+      const loop = newLoop();
+      await loop.runUntilComplete(async () => {
+        // A name: the resolver (Deno's pool, or a Worker in Bun) is used.
+        const infos = await loop.getaddrinfo("localhost", 0, {
+          type: SOCK_STREAM,
+        });
+        const server = await loop.createServer(
+          () => new Protocol(),
+          "127.0.0.1",
+          0,
+        );
+        const port = (server.sockets[0].getsockname() as [string, number])[1];
+        await loop.createConnection(() => new Protocol(), "127.0.0.1", port);
+        assert.ok(infos.length > 0);
+        // Left open on purpose: close() must take the connection and server.
+      });
+      loop.close();
+    }
+    const after = await settleThreads(baseline);
+    assert.ok(after <= baseline, `threads: ${baseline} before, ${after} after`);
+    await assertNoNewFds(before);
   });
 
   it("a loop closed while a remote handle is out leaves no fd", async () => {
