@@ -248,7 +248,7 @@ async function staggeredRace(
   };
   const start = () => {
     const index = next++;
-    const task = loop.createTask(attempts[index]()) as unknown as Future<
+    const task = loop.createTask(attempts[index]) as unknown as Future<
       Socket
     >;
     running.set(index, task);

@@ -357,3 +357,55 @@ describe("loop.close() and live connections", () => {
     }
   });
 });
+
+describe("happy eyeballs", () => {
+  it("a stalled first address is overtaken after happyEyeballsDelay; the loser is closed", async () => {
+    const loop = newLoop();
+    const before = openFds();
+    await runLoop(async () => {
+      // A listener whose accept queue is full (backlog 0, one connection
+      // never accepted) drops further SYNs: connecting to it stalls.
+      const stalled = new Socket();
+      stalled.bind(["127.0.0.1", 0]);
+      stalled.listen(0);
+      const stalledAddr = stalled.getsockname() as [string, number];
+      const filler = new Socket();
+      await loop.sockConnect(filler, stalledAddr);
+      const filler2 = new Socket();
+      filler2.connectEx(stalledAddr);
+      const server = await loop.createServer(
+        () => new Protocol(),
+        "127.0.0.1",
+        0,
+      );
+      const good = server.sockets[0].getsockname() as [string, number];
+      // Two addresses for one name, the stalled one first.
+      const resolve = loop.getaddrinfo.bind(loop);
+      loop.getaddrinfo = ((host: string | null, port: unknown, opts?: object) =>
+        host === "two.test"
+          ? Promise.resolve([
+            [AF_INET, SOCK_STREAM, IPPROTO_TCP, "", stalledAddr],
+            [AF_INET, SOCK_STREAM, IPPROTO_TCP, "", good],
+          ])
+          : resolve(host, port as number, opts)) as typeof loop.getaddrinfo;
+      const t0 = performance.now();
+      const [transport] = await loop.createConnection(
+        () =>
+          new Protocol(),
+        "two.test",
+        80,
+        { happyEyeballsDelay: 50 },
+      );
+      const took = performance.now() - t0;
+      assert.deepEqual(transport.getExtraInfo("peername"), good);
+      assert.ok(took >= 40 && took < 2000, `connected after ${took} ms`);
+      transport.close();
+      server.close();
+      await server.waitClosed();
+      filler.close();
+      filler2.close();
+      stalled.close();
+    }, loop);
+    await assertNoNewFds(before);
+  });
+});
