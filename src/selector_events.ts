@@ -478,26 +478,41 @@ export class SelectorEventLoop extends BaseEventLoop {
    * with fileno()) from `offset` over `sock` with sendfile(2), or by
    * reading and sending when the kernel cannot (unless `fallback: false`).
    */
-  override async sockSendfile(
+  override sockSendfile(
     sock: Socket,
     file: FileLike,
     offset = 0,
     count: number | null = null,
     options: net.SendfileOptions = {},
   ): Promise<number> {
-    this._checkClosed();
-    ops.checkSocket(sock, "sockSendfile");
-    this._ensureFdNoTransport(sock.fileno());
-    return await net.sockSendfile(
-      this,
-      sock,
-      file,
-      offset,
-      count,
-      options,
-      pread,
-      seek,
-    );
+    return this._spawn(() => {
+      ops.checkSocket(sock, "sockSendfile");
+      this._ensureFdNoTransport(sock.fileno());
+      return net.sockSendfile(
+        this,
+        sock,
+        file,
+        offset,
+        count,
+        options,
+        pread,
+        seek,
+      );
+    });
+  }
+
+  /**
+   * Runs `fn` as a Task, so the returned promise is a loop Future whose
+   * cancel() (directly, or through waitFor's timeout) reaches the socket
+   * operation it waits on. A closed loop rejects with RuntimeError.
+   */
+  private _spawn<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      this._checkClosed();
+      return this.createTask(fn);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** @internal Resolves the host in `address` for `sock`'s family and type. */
@@ -594,19 +609,20 @@ export class SelectorEventLoop extends BaseEventLoop {
    * protocol from `protocolFactory`: resolves with `[transport, protocol]`
    * once connectionMade() ran.
    */
-  override async createConnection<P extends BaseProtocol>(
+  override createConnection<P extends BaseProtocol>(
     protocolFactory: () => P,
     host?: string | null,
     port?: number | string | null,
     options?: net.CreateConnectionOptions,
   ): Promise<[Transport, P]> {
-    this._checkClosed();
-    return await net.createConnection(
-      this,
-      protocolFactory,
-      host,
-      port,
-      options,
+    return this._spawn(() =>
+      net.createConnection(
+        this,
+        protocolFactory,
+        host,
+        port,
+        options,
+      )
     );
   }
 
@@ -614,75 +630,81 @@ export class SelectorEventLoop extends BaseEventLoop {
    * Listens on every address of `host` (a name, a list, or null/"" for all
    * interfaces) at `port` (0: any free port), or on `options.sock`.
    */
-  override async createServer(
+  override createServer(
     protocolFactory: () => BaseProtocol,
     host?: string | string[] | null,
     port?: number | string | null,
     options?: net.CreateServerOptions,
   ): Promise<Server> {
-    this._checkClosed();
-    return await net.createServer(this, protocolFactory, host, port, options);
+    return this._spawn(() =>
+      net.createServer(this, protocolFactory, host, port, options)
+    );
   }
 
   /** Connects to a Unix socket at `path` (or wraps `options.sock`). */
-  override async createUnixConnection<P extends BaseProtocol>(
+  override createUnixConnection<P extends BaseProtocol>(
     protocolFactory: () => P,
     path?: string | null,
     options?: { sock?: Socket },
   ): Promise<[Transport, P]> {
-    this._checkClosed();
-    return await net.createUnixConnection(this, protocolFactory, path, options);
+    return this._spawn(() =>
+      net.createUnixConnection(this, protocolFactory, path, options)
+    );
   }
 
   /** Listens on a Unix socket at `path` ("\0name": abstract namespace). */
-  override async createUnixServer(
+  override createUnixServer(
     protocolFactory: () => BaseProtocol,
     path?: string | null,
     options?: net.CreateUnixServerOptions,
   ): Promise<Server> {
-    this._checkClosed();
-    return await net.createUnixServer(this, protocolFactory, path, options);
+    return this._spawn(() =>
+      net.createUnixServer(this, protocolFactory, path, options)
+    );
   }
 
   /** Wraps a socket accepted elsewhere in a transport. */
-  override async connectAcceptedSocket<P extends BaseProtocol>(
+  override connectAcceptedSocket<P extends BaseProtocol>(
     protocolFactory: () => P,
     sock: Socket,
   ): Promise<[Transport, P]> {
-    this._checkClosed();
-    return await net.connectAcceptedSocket(this, protocolFactory, sock);
+    return this._spawn(() =>
+      net.connectAcceptedSocket(this, protocolFactory, sock)
+    );
   }
 
   /** Creates a UDP (or Unix datagram) endpoint. */
-  override async createDatagramEndpoint<P extends DatagramProtocol>(
+  override createDatagramEndpoint<P extends DatagramProtocol>(
     protocolFactory: () => P,
     options?: net.DatagramEndpointOptions,
   ): Promise<[DatagramTransport, P]> {
-    this._checkClosed();
-    return await net.createDatagramEndpoint(this, protocolFactory, options);
+    return this._spawn(() =>
+      net.createDatagramEndpoint(this, protocolFactory, options)
+    );
   }
 
   /**
    * Sends a file over a stream transport with sendfile(2) (or reading and
    * writing, unless `fallback: false`); resolves with the bytes sent.
    */
-  override async sendfile(
+  override sendfile(
     transport: Transport,
     file: FileLike,
     offset = 0,
     count: number | null = null,
     options: net.SendfileOptions = {},
   ): Promise<number> {
-    this._checkClosed();
-    return await net.transportSendfile(
-      this,
-      transport,
-      file,
-      offset,
-      count,
-      options,
-      pread,
-      seek,
+    return this._spawn(() =>
+      net.transportSendfile(
+        this,
+        transport,
+        file,
+        offset,
+        count,
+        options,
+        pread,
+        seek,
+      )
     );
   }
 

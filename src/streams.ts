@@ -730,11 +730,8 @@ function streamLoop(): AbstractEventLoop {
   return getRunningLoop();
 }
 
-/**
- * Connects to `host`:`port` on the running loop: `[reader, writer]`.
- * Options are createConnection()'s plus `limit`.
- */
-export async function openConnection(
+/** openConnection() inside its task. */
+async function openConnectionNow(
   host?: string | null,
   port?: number | string | null,
   options: CreateConnectionOptions & StreamOptions = {},
@@ -758,11 +755,8 @@ export type ClientConnected = (
   writer: StreamWriter,
 ) => void | PromiseLike<void>;
 
-/**
- * Serves on `host`:`port` from the running loop: `clientConnected(reader,
- * writer)` runs for every connection (as a task when it is async).
- */
-export async function startServer(
+/** startServer() inside its task. */
+async function startServerNow(
   clientConnected: ClientConnected,
   host?: string | string[] | null,
   port?: number | string | null,
@@ -780,8 +774,8 @@ export async function startServer(
   return await loop.createServer(factory, host, port, rest) as Server;
 }
 
-/** Connects to the Unix socket at `path`: `[reader, writer]`. */
-export async function openUnixConnection(
+/** openUnixConnection() inside its task. */
+async function openUnixConnectionNow(
   path?: string | null,
   options: { sock?: Socket } & StreamOptions = {},
 ): Promise<[StreamReader, StreamWriter]> {
@@ -797,8 +791,8 @@ export async function openUnixConnection(
   return [reader, new StreamWriter(transport, protocol, reader, loop)];
 }
 
-/** Serves on the Unix socket at `path` (see startServer). */
-export async function startUnixServer(
+/** startUnixServer() inside its task. */
+async function startUnixServerNow(
   clientConnected: ClientConnected,
   path?: string | null,
   options: CreateUnixServerOptions & StreamOptions = {},
@@ -821,4 +815,51 @@ function checkHandler(handler: unknown): void {
       `clientConnected must be a function, got ${String(handler)}`,
     );
   }
+}
+
+/**
+ * Connects to `host`:`port` on the running loop: `[reader, writer]`.
+ * Options are createConnection()'s plus `limit`. The result is a Task:
+ * cancelling it (or a waitFor timeout) cancels the connect.
+ */
+export function openConnection(
+  host?: string | null,
+  port?: number | string | null,
+  options: CreateConnectionOptions & StreamOptions = {},
+): Promise<[StreamReader, StreamWriter]> {
+  return streamLoop().createTask(() => openConnectionNow(host, port, options));
+}
+
+/**
+ * Serves on `host`:`port` from the running loop: `clientConnected(reader,
+ * writer)` runs for every connection (as a task when it is async).
+ */
+export function startServer(
+  clientConnected: ClientConnected,
+  host?: string | string[] | null,
+  port?: number | string | null,
+  options: CreateServerOptions & StreamOptions = {},
+): Promise<Server> {
+  return streamLoop().createTask(() =>
+    startServerNow(clientConnected, host, port, options)
+  );
+}
+
+/** Connects to the Unix socket at `path`: `[reader, writer]`. */
+export function openUnixConnection(
+  path?: string | null,
+  options: { sock?: Socket } & StreamOptions = {},
+): Promise<[StreamReader, StreamWriter]> {
+  return streamLoop().createTask(() => openUnixConnectionNow(path, options));
+}
+
+/** Serves on the Unix socket at `path` (see startServer). */
+export function startUnixServer(
+  clientConnected: ClientConnected,
+  path?: string | null,
+  options: CreateUnixServerOptions & StreamOptions = {},
+): Promise<Server> {
+  return streamLoop().createTask(() =>
+    startUnixServerNow(clientConnected, path, options)
+  );
 }

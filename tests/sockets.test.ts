@@ -13,6 +13,7 @@ import {
   BufferedProtocol,
   GaiError,
   IPPROTO_TCP,
+  openConnection,
   os,
   OSError,
   Protocol,
@@ -26,7 +27,9 @@ import {
   socketpair,
   SOL_SOCKET,
   TCP_NODELAY,
+  TimeoutError,
   type Transport,
+  waitFor,
 } from "../mod.ts";
 import { decodeSockaddr, encodeSockaddr } from "../ffi/sys/sockaddr.ts";
 import { assertNoNewFds, newLoop, openFds, runLoop } from "./helpers.ts";
@@ -404,6 +407,38 @@ describe("happy eyeballs", () => {
       await server.waitClosed();
       filler.close();
       filler2.close();
+      stalled.close();
+    }, loop);
+    await assertNoNewFds(before);
+  });
+});
+
+describe("cancelling connection setup", () => {
+  it("waitFor() on createConnection/openConnection to a stalled listener: TimeoutError, no fd left", async () => {
+    const loop = newLoop();
+    const before = openFds();
+    await runLoop(async () => {
+      const stalled = new Socket();
+      stalled.bind(["127.0.0.1", 0]);
+      stalled.listen(0);
+      const addr = stalled.getsockname() as [string, number];
+      const fillers = [new Socket(), new Socket()];
+      await loop.sockConnect(fillers[0], addr);
+      fillers[1].connectEx(addr);
+      for (let i = 0; i < 3; i++) {
+        await assert.rejects(
+          waitFor(
+            loop.createConnection(() => new Protocol(), addr[0], addr[1]),
+            30,
+          ),
+          TimeoutError,
+        );
+        await assert.rejects(
+          waitFor(openConnection(addr[0], addr[1]), 30),
+          TimeoutError,
+        );
+      }
+      for (const sock of fillers) sock.close();
       stalled.close();
     }, loop);
     await assertNoNewFds(before);
