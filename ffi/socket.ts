@@ -395,13 +395,13 @@ export class Socket {
   connectEx(address: Address): number {
     const fd = this.open("connect");
     const sa = encodeSockaddr(this.family, address);
-    for (;;) {
-      if (sockets().connect(fd, sa.bytes, sa.length) === 0) return 0;
-      const code = errno();
-      if (code === EINTR) continue;
-      if (code === EINPROGRESS || code === EAGAIN) return code;
-      throw osError(code, "connect", formatAddress(address));
-    }
+    if (sockets().connect(fd, sa.bytes, sa.length) === 0) return 0;
+    const code = errno();
+    // An interrupted connect goes on in the background, like one in
+    // progress (calling connect again would fail with EALREADY).
+    if (code === EINTR) return EINPROGRESS;
+    if (code === EINPROGRESS || code === EAGAIN) return code;
+    throw osError(code, "connect", formatAddress(address));
   }
 
   /** Accepts a connection, or returns null when none is pending. */
