@@ -753,8 +753,10 @@ export class SelectorEventLoop extends BaseEventLoop {
         accepted = sock.accept();
       } catch (error) {
         const code = (error as { code?: string }).code ?? "";
+        // The peer gave up before we accepted: nothing to report (asyncio
+        // ignores ConnectionAbortedError here too).
+        if (code === "ECONNABORTED" || code === "EPROTO") continue;
         if (!RESOURCE_ERRORS.has(code)) {
-          // ECONNABORTED and friends: the peer gave up; keep serving.
           this.callExceptionHandler({
             message: "socket.accept() failed",
             exception: error,

@@ -373,7 +373,7 @@ describe("happy eyeballs", () => {
       stalled.listen(0);
       const stalledAddr = stalled.getsockname() as [string, number];
       const filler = new Socket();
-      await loop.sockConnect(filler, stalledAddr);
+      await waitFor(loop.sockConnect(filler, stalledAddr), 2000);
       const filler2 = new Socket();
       filler2.connectEx(stalledAddr);
       const server = await loop.createServer(
@@ -423,7 +423,8 @@ describe("cancelling connection setup", () => {
       stalled.listen(0);
       const addr = stalled.getsockname() as [string, number];
       const fillers = [new Socket(), new Socket()];
-      await loop.sockConnect(fillers[0], addr);
+      // Bounded: a dropped SYN would otherwise be retried for two minutes.
+      await waitFor(loop.sockConnect(fillers[0], addr), 2000);
       fillers[1].connectEx(addr);
       for (let i = 0; i < 3; i++) {
         await assert.rejects(
