@@ -24,6 +24,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pid } from "node:process";
 import { assertNoNewFds, newLoop, openFds } from "./helpers.ts";
+import { assertRejects, runNet } from "./net_helpers.ts";
 import {
   type AbstractEventLoop,
   type Address,
@@ -39,7 +40,6 @@ import {
   DatagramTransport,
   EVENT_READ,
   EVENT_WRITE,
-  type ExceptionContext,
   type Future,
   GaiError,
   type Inet6Address,
@@ -150,21 +150,6 @@ function fdFlags(fd: number): number {
   return parseInt(m[1], 8);
 }
 
-/** Expects `p` to reject; hands the error to `check` (which asserts). */
-async function assertRejects(
-  p: PromiseLike<unknown> | (() => PromiseLike<unknown>),
-  check: (e: unknown) => void,
-): Promise<void> {
-  let result: unknown;
-  try {
-    result = await (typeof p === "function" ? p() : p);
-  } catch (e) {
-    check(e);
-    return;
-  }
-  assert.fail(`expected a rejection, got ${String(result)}`);
-}
-
 function isRefused(address: InetAddress): (e: unknown) => void {
   return (e) => {
     assert.ok(e instanceof ConnectionRefusedError, `got ${String(e)}`);
@@ -183,81 +168,6 @@ function isRefused(address: InetAddress): (e: unknown) => void {
 // ---------------------------------------------------------------------------
 // The harness: one loop per test, a deadline, no unexpected handler calls,
 // no leaked fds.
-
-let warmedUp = false;
-/** Lets the runtime open what it opens lazily (Workers, the resolver). */
-async function warmUp(): Promise<void> {
-  if (warmedUp) return;
-  warmedUp = true;
-  const loop = newLoop();
-  try {
-    await loop.runUntilComplete(async () => {
-      await sleep(5);
-      try {
-        await loop.getaddrinfo("localhost", 80);
-      } catch { /* only warming up */ }
-    });
-  } finally {
-    loop.close();
-  }
-}
-
-interface RunOptions {
-  /** Deadline for the whole test body, ms. */
-  timeout?: number;
-  /** Check that no fd outlives the loop (default true). */
-  fds?: boolean;
-}
-
-async function runNet(
-  main: (loop: SelectorEventLoop) => Promise<void>,
-  { timeout = 4000, fds = true }: RunOptions = {},
-): Promise<void> {
-  await warmUp();
-  const before = openFds();
-  const loop = newLoop();
-  const handled: ExceptionContext[] = [];
-  const describeHandled = () =>
-    handled.map((c) =>
-      `${c.message}: ${String(c.exception)}` +
-      (c.handle ? ` (in ${c.handle})` : "")
-    );
-  loop.setExceptionHandler((_loop, context) => {
-    // Nothing should get here: fail fast rather than wait for the deadline.
-    handled.push(context);
-    loop.stop();
-  });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    loop.stop();
-  }, timeout);
-  try {
-    await loop.runUntilComplete(() => main(loop));
-  } catch (e) {
-    if (handled.length > 0) {
-      throw new Error(
-        `the exception handler was called: ${describeHandled().join("; ")}`,
-        { cause: e },
-      );
-    }
-    if (timedOut) {
-      throw new Error(`the test did not finish within ${timeout} ms`, {
-        cause: e,
-      });
-    }
-    throw e;
-  } finally {
-    clearTimeout(timer);
-    loop.close();
-  }
-  assert.deepEqual(
-    describeHandled(),
-    [],
-    "nothing should reach the exception handler",
-  );
-  if (fds) await assertNoNewFds(before);
-}
 
 // ---------------------------------------------------------------------------
 // Protocols (MyBaseProto, MyProto and MyDatagramProto of test_events.py).

@@ -15,7 +15,8 @@ import { readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pid } from "node:process";
-import { assertNoNewFds, newLoop, openFds } from "./helpers.ts";
+import { assertNoNewFds, openFds } from "./helpers.ts";
+import { assertRejects, runBriefly, runNet } from "./net_helpers.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -25,7 +26,6 @@ import {
   BrokenPipeError,
   ConnectionRefusedError,
   ConnectionResetError,
-  type ExceptionContext,
   type Future,
   GaiError,
   type InetAddress,
@@ -118,21 +118,6 @@ function abstractName(): string {
   return `\0aioloop-faults-${pid}-${++pathCounter}-${tag}`;
 }
 
-/** Expects `p` to reject; hands the error to `check` (which asserts). */
-async function assertRejects(
-  p: PromiseLike<unknown> | (() => PromiseLike<unknown>),
-  check: (e: unknown) => void,
-): Promise<void> {
-  let result: unknown;
-  try {
-    result = await (typeof p === "function" ? p() : p);
-  } catch (e) {
-    check(e);
-    return;
-  }
-  assert.fail(`expected a rejection, got ${String(result)}`);
-}
-
 /** An OSError with `code`, `syscall`, and every `parts` in its message. */
 function isOSError(
   code: string,
@@ -171,11 +156,6 @@ function isPeerGone(exc: unknown): boolean {
  */
 const SMALL_SNDBUF = 64 * 1024;
 
-/** A few loop iterations (asyncio's run_briefly). */
-async function runBriefly(times = 3): Promise<void> {
-  for (let i = 0; i < times; i++) await sleep(0);
-}
-
 /** Lets in-flight I/O settle: loop iterations, a short wait, iterations. */
 async function settle(): Promise<void> {
   await runBriefly(20);
@@ -190,70 +170,6 @@ async function until(cond: () => boolean): Promise<void> {
 
 // ---------------------------------------------------------------------------
 // The harness.
-
-let warmedUp = false;
-/** Lets the runtime open what it opens lazily (Workers, the resolver). */
-async function warmUp(): Promise<void> {
-  if (warmedUp) return;
-  warmedUp = true;
-  const loop = newLoop();
-  try {
-    await loop.runUntilComplete(async () => {
-      await sleep(5);
-      try {
-        await loop.getaddrinfo("127.0.0.1", 80);
-      } catch { /* only warming up */ }
-    });
-  } finally {
-    loop.close();
-  }
-}
-
-async function runNet(
-  main: (loop: SelectorEventLoop) => Promise<void>,
-  { timeout = 8000 }: { timeout?: number } = {},
-): Promise<void> {
-  await warmUp();
-  const before = openFds();
-  const loop = newLoop();
-  const handled: ExceptionContext[] = [];
-  const describeHandled = () =>
-    handled.map((c) => `${c.message}: ${String(c.exception)}`);
-  loop.setExceptionHandler((_loop, context) => {
-    handled.push(context);
-    loop.stop();
-  });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    loop.stop();
-  }, timeout);
-  try {
-    await loop.runUntilComplete(() => main(loop));
-  } catch (e) {
-    if (handled.length > 0) {
-      throw new Error(
-        `the exception handler was called: ${describeHandled().join("; ")}`,
-        { cause: e },
-      );
-    }
-    if (timedOut) {
-      throw new Error(`the test did not finish within ${timeout} ms`, {
-        cause: e,
-      });
-    }
-    throw e;
-  } finally {
-    clearTimeout(timer);
-    loop.close();
-  }
-  assert.deepEqual(
-    describeHandled(),
-    [],
-    "nothing should reach the exception handler",
-  );
-  await assertNoNewFds(before);
-}
 
 // ---------------------------------------------------------------------------
 // A protocol that records its callbacks and flags out-of-order ones.

@@ -14,13 +14,12 @@ import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pid } from "node:process";
-import { assertNoNewFds, newLoop, openFds } from "./helpers.ts";
+import { assertRejects, runBriefly, runNet } from "./net_helpers.ts";
 import {
   BrokenPipeError,
   CancelledError,
   ConnectionAbortedError,
   ConnectionResetError,
-  type ExceptionContext,
   IncompleteReadError,
   type InetAddress,
   LimitOverrunError,
@@ -28,9 +27,7 @@ import {
   openUnixConnection,
   Protocol,
   RuntimeError,
-  type SelectorEventLoop,
   type Server,
-  sleep,
   SO_SNDBUF,
   Socket,
   SOL_SOCKET,
@@ -131,92 +128,8 @@ async function bufferText(reader: StreamReader): Promise<string> {
   return n === 0 ? "" : dec(await reader.read(n));
 }
 
-/** Expects `p` to reject; hands the error to `check` (which asserts). */
-async function assertRejects(
-  p: PromiseLike<unknown> | (() => PromiseLike<unknown>),
-  check: (e: unknown) => void,
-): Promise<void> {
-  let result: unknown;
-  try {
-    result = await (typeof p === "function" ? p() : p);
-  } catch (e) {
-    check(e);
-    return;
-  }
-  assert.fail(`expected a rejection, got ${String(result)}`);
-}
-
-/** A few loop iterations (asyncio's run_briefly). */
-async function runBriefly(times = 3): Promise<void> {
-  for (let i = 0; i < times; i++) await sleep(0);
-}
-
 // ---------------------------------------------------------------------------
 // The harness.
-
-let warmedUp = false;
-/** Lets the runtime open what it opens lazily (Workers, the resolver). */
-async function warmUp(): Promise<void> {
-  if (warmedUp) return;
-  warmedUp = true;
-  const loop = newLoop();
-  try {
-    await loop.runUntilComplete(async () => {
-      await sleep(5);
-      try {
-        await loop.getaddrinfo("127.0.0.1", 80);
-      } catch { /* only warming up */ }
-    });
-  } finally {
-    loop.close();
-  }
-}
-
-async function runStreams(
-  main: (loop: SelectorEventLoop) => Promise<void>,
-  { timeout = 8000 }: { timeout?: number } = {},
-): Promise<void> {
-  await warmUp();
-  const before = openFds();
-  const loop = newLoop();
-  const handled: ExceptionContext[] = [];
-  const describeHandled = () =>
-    handled.map((c) => `${c.message}: ${String(c.exception)}`);
-  loop.setExceptionHandler((_loop, context) => {
-    handled.push(context);
-    loop.stop();
-  });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    loop.stop();
-  }, timeout);
-  try {
-    await loop.runUntilComplete(() => main(loop));
-  } catch (e) {
-    if (handled.length > 0) {
-      throw new Error(
-        `the exception handler was called: ${describeHandled().join("; ")}`,
-        { cause: e },
-      );
-    }
-    if (timedOut) {
-      throw new Error(`the test did not finish within ${timeout} ms`, {
-        cause: e,
-      });
-    }
-    throw e;
-  } finally {
-    clearTimeout(timer);
-    loop.close();
-  }
-  assert.deepEqual(
-    describeHandled(),
-    [],
-    "nothing should reach the exception handler",
-  );
-  await assertNoNewFds(before);
-}
 
 const DATA = "line1\nline2\nline3\n";
 
@@ -224,7 +137,7 @@ const DATA = "line1\nline2\nline3\n";
 
 describe("StreamReader fed by hand (test_streams.py)", () => {
   it("feedData of nothing keeps the buffer empty; of data, holds it (test_feed_empty_data, test_feed_nonempty_data)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader();
       stream.feedData(new Uint8Array(0));
       assert.equal(buffered(stream), 0);
@@ -234,7 +147,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("read(0) is empty and leaves the buffer (test_read_zero)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader();
       stream.feedData(enc(DATA));
       const data = await stream.read(0);
@@ -244,7 +157,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("read(n) waits for data fed later (test_read)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const stream = new StreamReader(undefined, loop);
       const task = loop.createTask(() => stream.read(30));
       loop.callSoon(() => stream.feedData(enc(DATA)));
@@ -253,7 +166,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("read(n) returns at most n bytes across fed chunks (test_read_line_breaks)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader();
       stream.feedData(enc("line1"));
       stream.feedData(enc("line2"));
@@ -262,7 +175,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("read(n) at EOF is empty (test_read_eof)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const stream = new StreamReader();
       const task = loop.createTask(() => stream.read(1024));
       loop.callSoon(() => stream.feedEof());
@@ -271,7 +184,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("read(-1) reads until EOF (test_read_until_eof)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const stream = new StreamReader();
       const task = loop.createTask(() => stream.read(-1));
       loop.callSoon(() => {
@@ -285,7 +198,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("read(-1) of more than the limit, fed in many chunks, is whole", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const stream = new StreamReader(1000);
       const payload = pattern(50_000);
       const task = loop.createTask(() => stream.read());
@@ -301,7 +214,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("read after setException() throws that very error (test_read_exception)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader();
       stream.feedData(enc("line\n"));
       assert.equal(dec(await stream.read(2)), "li");
@@ -311,7 +224,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("a limit <= 0 is a RangeError (test_invalid_limit)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       await Promise.resolve();
       assert.throws(() => new StreamReader(0), {
         name: "RangeError",
@@ -324,7 +237,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("read(n) is not bounded by the limit (test_read_limit)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader(3);
       stream.feedData(enc("chunk"));
       assert.equal(dec(await stream.read(5)), "chunk");
@@ -332,7 +245,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readline waits for the newline across chunks (test_readline)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const stream = new StreamReader();
       stream.feedData(enc("chunk1 "));
       const task = loop.createTask(() => stream.readline());
@@ -349,7 +262,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
   // LimitOverrunError (documented in StreamReader.readline). Either way the
   // line is dropped from the buffer.
   it("readline over the limit with the data already there throws and drops the line (test_readline_limit_with_existing_data)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       let stream = new StreamReader(3);
       stream.feedData(enc("li"));
       stream.feedData(enc("ne1\nline2\n"));
@@ -370,7 +283,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("atEof: only after feedEof and once the buffer is empty (test_at_eof)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader();
       assert.equal(stream.atEof(), false);
       stream.feedData(enc("some data\n"));
@@ -385,7 +298,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readline over the limit with data fed later; the limit is strict (test_readline_limit)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       let stream = new StreamReader(7);
       loop.callSoon(() => {
         stream.feedData(enc("chunk1"));
@@ -428,7 +341,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readline with everything buffered returns one line (test_readline_nolimit_nowait)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader();
       stream.feedData(enc(DATA.slice(0, 6)));
       stream.feedData(enc(DATA.slice(6)));
@@ -437,7 +350,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readline at EOF: the partial line, then empty (test_readline_eof, test_readline_empty_eof)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       let stream = new StreamReader();
       stream.feedData(enc("some data"));
       stream.feedEof();
@@ -450,7 +363,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("read(n) after readline continues where it stopped (test_readline_read_byte_count)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader();
       stream.feedData(enc(DATA));
       await stream.readline();
@@ -459,7 +372,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readline after setException() throws it (test_readline_exception)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader();
       stream.feedData(enc("line\n"));
       assert.equal(dec(await stream.readline()), "line\n");
@@ -470,7 +383,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readuntil of an empty separator is a RangeError (test_readuntil_separator)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader();
       await assertRejects(stream.readuntil(new Uint8Array(0)), (e) => {
         assert.ok(e instanceof RangeError, `got ${String(e)}`);
@@ -482,7 +395,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readuntil a multi-byte separator (test_readuntil_multi_chunks)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader();
       stream.feedData(enc("lineAAA"));
       assert.equal(dec(await stream.readuntil(enc("AAA"))), "lineAAA");
@@ -498,7 +411,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readuntil a separator split across chunks and overlapping itself (test_readuntil_multi_chunks_1)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const stream = new StreamReader();
       const sep = enc("aaa");
       const cases: [string[], string][] = [
@@ -528,7 +441,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readuntil at EOF: IncompleteReadError with the partial data and expected null (test_readuntil_eof)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader();
       stream.feedData(enc("some dataAA"));
       stream.feedEof();
@@ -542,7 +455,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readuntil over the limit: LimitOverrunError, the data stays (test_readuntil_limit_found_sep)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader(3);
       stream.feedData(enc("some dataAA"));
       await assertRejects(stream.readuntil(enc("AAA")), (e) => {
@@ -562,7 +475,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readexactly(0) is empty; readexactly(-1) is a RangeError; the buffer stays (test_readexactly_zero_or_less)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader();
       stream.feedData(enc(DATA));
       assert.equal((await stream.readexactly(0)).length, 0);
@@ -575,7 +488,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readexactly waits for exactly n bytes (test_readexactly)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const stream = new StreamReader();
       const n = 2 * DATA.length;
       const task = loop.createTask(() => stream.readexactly(n));
@@ -589,7 +502,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readexactly is not bounded by the limit (test_readexactly_limit)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader(3);
       stream.feedData(enc("chunk"));
       assert.equal(dec(await stream.readexactly(5)), "chunk");
@@ -597,7 +510,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readexactly at EOF: IncompleteReadError with partial and expected (test_readexactly_eof)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const stream = new StreamReader();
       const n = 2 * DATA.length;
       const task = loop.createTask(() => stream.readexactly(n));
@@ -618,7 +531,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("readexactly after setException() throws it (test_readexactly_exception)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const stream = new StreamReader();
       stream.feedData(enc("line\n"));
       assert.equal(dec(await stream.readexactly(2)), "li");
@@ -628,7 +541,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("exception() is null, then the error set (test_exception)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       await Promise.resolve();
       const stream = new StreamReader();
       assert.equal(stream.exception(), null);
@@ -638,7 +551,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("setException() fails a pending readline (test_exception_waiter)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const stream = new StreamReader();
       const error = new TypeError("boom");
       const t1 = loop.createTask(() => stream.readline());
@@ -651,7 +564,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("setException() after the waiting task was cancelled is harmless (test_exception_cancel)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const stream = new StreamReader();
       const t = loop.createTask(() => stream.readline());
       await runBriefly();
@@ -668,7 +581,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("two coroutines waiting on one reader: the second is a RuntimeError", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const stream = new StreamReader();
       const first = loop.createTask(() => stream.read(10));
       await runBriefly(1);
@@ -681,7 +594,7 @@ describe("StreamReader fed by hand (test_streams.py)", () => {
     }));
 
   it("async iteration yields lines until EOF, the last one without newline", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const stream = new StreamReader();
       loop.callSoon(() => {
         stream.feedData(enc("a\nbb\n"));
@@ -745,7 +658,7 @@ async function closeServer(server: Server): Promise<void> {
 
 describe("openConnection / startServer (test_streams.py)", () => {
   it("TCP: a line and its echo, with a coroutine handler and a plain callback (test_start_server)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       let server = await startServer(echoLine, "127.0.0.1", 0);
       let port = portOf(server);
       assert.equal(
@@ -774,7 +687,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
     }));
 
   it("unix socket: a line and its echo; the path goes with the server (test_start_unix_server)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       let path = tmpSockPath();
       let server = await startUnixServer(echoLine, path);
       assert.ok(existsSync(path));
@@ -802,7 +715,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
   it("IPv6 (::1): a line and its echo; peername is a 4-tuple", {
     skip: NO_IPV6,
   }, () =>
-    runStreams(async () => {
+    runNet(async () => {
       const peers: unknown[] = [];
       const server = await startServer(
         async (r, w) => {
@@ -827,7 +740,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
     }));
 
   it("the server writes a response and closes; readline then read() to EOF (test_open_connection)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const server = await startServer(
         async (r, w) => {
           const request = await r.readuntil("\r\n\r\n");
@@ -858,7 +771,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
     }));
 
   it("connectionLost(error) on the protocol fails the reader with it (test_open_connection_error)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const server = await startServer(
         async (r, w) => {
           await r.read();
@@ -881,7 +794,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
     }));
 
   it("close() then waitClosed() with unread data; then the reader is at EOF (test_wait_closed_on_close_with_unread_data, test_eof_feed_when_closing_writer)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const server = await startServer(
         async (r, w) => {
           await r.readline();
@@ -908,7 +821,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
     }));
 
   it("write + drain after close(): ConnectionResetError (test_async_writer_api_exception_after_close)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const server = await startServer(
         async (r, w) => {
           await r.read();
@@ -930,7 +843,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
     }));
 
   it("drain() fails once the peer is gone instead of spinning (test_drain_raises)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       class CloseAtOnce extends Protocol {
         override connectionMade(transport: Transport): void {
           transport.close();
@@ -970,7 +883,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
     }));
 
   it("drain() waits under back-pressure, ten drains at once all resolve once the peer reads (test_multiple_drain)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const go = loop.createFuture<void>();
       const got = loop.createFuture<Uint8Array>();
       const server = await startServer(
@@ -1023,7 +936,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
     }));
 
   it("writeEof: the server reads to EOF and still answers (half-close)", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const server = await startServer(
         async (r, w) => {
           const all = await r.read();
@@ -1052,7 +965,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
     }));
 
   it("async iteration over the lines of a connection", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const server = await startServer(
         async (_r, w) => {
           w.write(enc("line1\nline2\n"));
@@ -1077,7 +990,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
     }));
 
   it("getExtraInfo: peername and sockname mirror each other; socket; a default", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const serverSide = loop.createFuture<[unknown, unknown]>();
       const server = await startServer(
         async (r, w) => {
@@ -1111,7 +1024,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
     }));
 
   it("1 MiB echoed over TCP arrives intact (uneven writes, read(-1))", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const server = await startServer(echoAll, "127.0.0.1", 0);
       const [reader, writer] = await openConnection(
         "127.0.0.1",
@@ -1132,7 +1045,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
     }));
 
   it("1 MiB echoed over a unix socket arrives intact (readexactly)", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const path = tmpSockPath();
       const server = await startUnixServer(echoAll, path);
       const [reader, writer] = await openUnixConnection(path);
@@ -1158,7 +1071,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
 
 describe("web streams: toReadableStream / toWritableStream", () => {
   it("toReadableStream consumed with for await: 1 MiB intact, then the stream ends", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const payload = pattern(1 << 20, 4);
       const server = await startServer(
         async (_r, w) => {
@@ -1189,7 +1102,7 @@ describe("web streams: toReadableStream / toWritableStream", () => {
     }));
 
   it("toReadableStream with getReader(), and piped through a TextDecoderStream", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const server = await startServer(
         async (_r, w) => {
           w.write(enc("héllo "));
@@ -1230,7 +1143,7 @@ describe("web streams: toReadableStream / toWritableStream", () => {
     }));
 
   it("toWritableStream via getWriter: 1 MiB written, close() sends EOF, the reply still comes", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const payload = pattern(1 << 20, 5);
       const server = await startServer(
         async (r, w) => {
@@ -1263,7 +1176,7 @@ describe("web streams: toReadableStream / toWritableStream", () => {
     }));
 
   it("pipeTo both ways: a web-stream echo server and client move 1 MiB and close the connection", () =>
-    runStreams(async () => {
+    runNet(async () => {
       const serverDone: Promise<void>[] = [];
       const server = await startServer(
         (r, w) => {
@@ -1308,7 +1221,7 @@ describe("web streams: toReadableStream / toWritableStream", () => {
     }));
 
   it("cancelling the ReadableStream closes the connection; the peer sees EOF", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const peerSawEof = loop.createFuture<number>();
       const server = await startServer(
         async (r, w) => {
@@ -1336,7 +1249,7 @@ describe("web streams: toReadableStream / toWritableStream", () => {
     }));
 
   it("aborting the WritableStream aborts the connection", () =>
-    runStreams(async (loop) => {
+    runNet(async (loop) => {
       const peerDone = loop.createFuture<string>();
       const server = await startServer(
         async (r, w) => {

@@ -1,0 +1,110 @@
+// The harness the networking tests share: one loop per test with a
+// deadline, a failure on any call of the exception handler, and a check
+// that no fd outlives the loop.
+import assert from "node:assert/strict";
+import {
+  type ExceptionContext,
+  type SelectorEventLoop,
+  sleep,
+} from "../mod.ts";
+import { assertNoNewFds, newLoop, openFds } from "./helpers.ts";
+
+/** Expects `p` to reject; hands the error to `check` (which asserts). */
+export async function assertRejects(
+  p: PromiseLike<unknown> | (() => PromiseLike<unknown>),
+  check: (e: unknown) => void,
+): Promise<void> {
+  let result: unknown;
+  try {
+    result = await (typeof p === "function" ? p() : p);
+  } catch (e) {
+    check(e);
+    return;
+  }
+  assert.fail(`expected a rejection, got ${String(result)}`);
+}
+
+/** A few loop iterations (asyncio's run_briefly). */
+export async function runBriefly(times = 3): Promise<void> {
+  for (let i = 0; i < times; i++) await sleep(0);
+}
+
+let warmedUp = false;
+/** Lets the runtime open what it opens lazily (Workers, the resolver). */
+async function warmUp(): Promise<void> {
+  if (warmedUp) return;
+  warmedUp = true;
+  const loop = newLoop();
+  try {
+    await loop.runUntilComplete(async () => {
+      await sleep(5);
+      try {
+        await loop.getaddrinfo("localhost", 80);
+      } catch { /* only warming up */ }
+    });
+  } finally {
+    loop.close();
+  }
+}
+
+/** Options of {@link runNet}. */
+export interface RunOptions {
+  /** Deadline for the whole test body, ms (default 8000). */
+  timeout?: number;
+  /** Check that no fd outlives the loop (default true). */
+  fds?: boolean;
+}
+
+/**
+ * Runs `main` on a new loop, then closes it. Fails when the exception
+ * handler is called (at once: the loop stops), when the deadline passes,
+ * or when an fd outlives the loop.
+ */
+export async function runNet(
+  main: (loop: SelectorEventLoop) => Promise<void>,
+  { timeout = 8000, fds = true }: RunOptions = {},
+): Promise<void> {
+  await warmUp();
+  const before = openFds();
+  const loop = newLoop();
+  const handled: ExceptionContext[] = [];
+  const describeHandled = () =>
+    handled.map((c) =>
+      `${c.message}: ${String(c.exception)}` +
+      (c.handle ? ` (in ${c.handle})` : "")
+    );
+  loop.setExceptionHandler((_loop, context) => {
+    handled.push(context);
+    loop.stop();
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    loop.stop();
+  }, timeout);
+  try {
+    await loop.runUntilComplete(() => main(loop));
+  } catch (e) {
+    if (handled.length > 0) {
+      throw new Error(
+        `the exception handler was called: ${describeHandled().join("; ")}`,
+        { cause: e },
+      );
+    }
+    if (timedOut) {
+      throw new Error(`the test did not finish within ${timeout} ms`, {
+        cause: e,
+      });
+    }
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    loop.close();
+  }
+  assert.deepEqual(
+    describeHandled(),
+    [],
+    "nothing should reach the exception handler",
+  );
+  if (fds) await assertNoNewFds(before);
+}
