@@ -25,6 +25,7 @@ import { join } from "node:path";
 import { pid } from "node:process";
 import { assertNoNewFds, newLoop, openFds } from "./helpers.ts";
 import { assertRejects, runNet } from "./net_helpers.ts";
+import { concat, dec, enc, NO_IPV6 } from "./net_helpers.ts";
 import {
   type AbstractEventLoop,
   type Address,
@@ -77,31 +78,8 @@ const NI_NUMERICSERV = 2;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
 
-const HAS_IPV6 = (() => {
-  try {
-    return readFileSync("/proc/net/if_inet6", "utf8")
-      .includes("00000000000000000000000000000001");
-  } catch {
-    return false;
-  }
-})();
-const NO_IPV6 = HAS_IPV6 ? false : "no IPv6 loopback (::1) on this machine";
-
 // ---------------------------------------------------------------------------
 // Bytes and addresses.
-
-const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 function find(hay: Uint8Array, needle: Uint8Array): number {
   outer: for (let i = 0; i + needle.length <= hay.length; i++) {

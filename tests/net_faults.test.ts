@@ -11,12 +11,20 @@
 // flag any that comes after connectionLost() (or data after close()).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pid } from "node:process";
 import { assertNoNewFds, openFds } from "./helpers.ts";
 import { assertRejects, runBriefly, runNet } from "./net_helpers.ts";
+import {
+  assertSameBytes,
+  concat,
+  dec,
+  enc,
+  NO_IPV6,
+  pattern,
+} from "./net_helpers.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -47,53 +55,8 @@ import {
   type Transport,
 } from "../mod.ts";
 
-const HAS_IPV6 = (() => {
-  try {
-    return readFileSync("/proc/net/if_inet6", "utf8")
-      .includes("00000000000000000000000000000001");
-  } catch {
-    return false;
-  }
-})();
-const NO_IPV6 = HAS_IPV6 ? false : "no IPv6 loopback (::1) on this machine";
-
 // ---------------------------------------------------------------------------
 // Bytes and addresses.
-
-const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
-/** `n` bytes of a pattern that is not periodic in any small power of 2. */
-function pattern(n: number, seed = 0): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = (seed * 2654435761 + 12345) >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
-}
-
-/** Byte equality without dumping megabytes into the failure message. */
-function assertSameBytes(actual: Uint8Array, expected: Uint8Array): void {
-  const n = Math.min(actual.length, expected.length);
-  let i = 0;
-  while (i < n && actual[i] === expected[i]) i++;
-  if (i === n && actual.length === expected.length) return;
-  assert.fail(
-    `bytes differ: ${actual.length} bytes received, ${expected.length} expected, first difference at offset ${i}`,
-  );
-}
 
 function inet(addr: unknown): InetAddress {
   assert.ok(Array.isArray(addr), `not an inet address: ${String(addr)}`);

@@ -2,6 +2,7 @@
 // deadline, a failure on any call of the exception handler, and a check
 // that no fd outlives the loop.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import {
   type ExceptionContext,
   type SelectorEventLoop,
@@ -107,4 +108,59 @@ export async function runNet(
     "nothing should reach the exception handler",
   );
   if (fds) await assertNoNewFds(before);
+}
+
+/** Whether this machine has the IPv6 loopback. */
+export const HAS_IPV6 = (() => {
+  try {
+    return readFileSync("/proc/net/if_inet6", "utf8")
+      .includes("00000000000000000000000000000001");
+  } catch {
+    return false;
+  }
+})();
+/** A skip reason for tests that need ::1, or false. */
+export const NO_IPV6: string | false = HAS_IPV6
+  ? false
+  : "no IPv6 loopback (::1) on this machine";
+
+/** UTF-8 bytes of a string. */
+export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+/** The string of UTF-8 bytes. */
+export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/** The chunks joined. */
+export function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** `n` bytes of a pattern that is not periodic in any small power of 2. */
+export function pattern(n: number, seed = 0): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = (seed * 2654435761 + 12345) >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+/** Byte equality without dumping megabytes into the failure message. */
+export function assertSameBytes(
+  actual: Uint8Array,
+  expected: Uint8Array,
+): void {
+  const n = Math.min(actual.length, expected.length);
+  let i = 0;
+  while (i < n && actual[i] === expected[i]) i++;
+  if (i === n && actual.length === expected.length) return;
+  assert.fail(
+    `bytes differ: ${actual.length} bytes received, ${expected.length} expected, first difference at offset ${i}`,
+  );
 }
