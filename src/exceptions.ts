@@ -92,77 +92,32 @@ export class OSError extends Error {
 
 /** A connection-related OSError (Python's ConnectionError). */
 export class ConnectionError extends OSError {
-  /** Creates the error (see {@link OSError}). */
-  constructor(
-    errno: number,
-    code: string,
-    strerror: string,
-    syscall: string,
-    detail?: string,
-  ) {
-    super(errno, code, strerror, syscall, detail);
-    this.name = "ConnectionError";
-  }
+  /** The class name, as Python names it. */
+  override name = "ConnectionError";
 }
 
 /** The peer refused the connection (ECONNREFUSED). */
 export class ConnectionRefusedError extends ConnectionError {
-  /** Creates the error (see {@link OSError}). */
-  constructor(
-    errno: number,
-    code: string,
-    strerror: string,
-    syscall: string,
-    detail?: string,
-  ) {
-    super(errno, code, strerror, syscall, detail);
-    this.name = "ConnectionRefusedError";
-  }
+  /** The class name, as Python names it. */
+  override name = "ConnectionRefusedError";
 }
 
 /** The peer reset the connection (ECONNRESET). */
 export class ConnectionResetError extends ConnectionError {
-  /** Creates the error (see {@link OSError}). */
-  constructor(
-    errno: number,
-    code: string,
-    strerror: string,
-    syscall: string,
-    detail?: string,
-  ) {
-    super(errno, code, strerror, syscall, detail);
-    this.name = "ConnectionResetError";
-  }
+  /** The class name, as Python names it. */
+  override name = "ConnectionResetError";
 }
 
 /** The connection was aborted (ECONNABORTED). */
 export class ConnectionAbortedError extends ConnectionError {
-  /** Creates the error (see {@link OSError}). */
-  constructor(
-    errno: number,
-    code: string,
-    strerror: string,
-    syscall: string,
-    detail?: string,
-  ) {
-    super(errno, code, strerror, syscall, detail);
-    this.name = "ConnectionAbortedError";
-  }
+  /** The class name, as Python names it. */
+  override name = "ConnectionAbortedError";
 }
 
 /** Writing to a connection the peer has closed (EPIPE, ESHUTDOWN). */
 export class BrokenPipeError extends ConnectionError {
-  /** Creates the error (see {@link OSError}). */
-  constructor(
-    errno: number,
-    code: string,
-    strerror: string,
-    syscall: string,
-    detail?: string,
-  ) {
-    super(errno, code, strerror, syscall, detail);
-    this.name = "BrokenPipeError";
-  }
+  /** The class name, as Python names it. */
+  override name = "BrokenPipeError";
 }
 
 /**
@@ -170,17 +125,8 @@ export class BrokenPipeError extends ConnectionError {
  * getaddrinfo result (EAI_*), `code` its name, like "EAI_NONAME".
  */
 export class GaiError extends OSError {
-  /** Creates the error (see {@link OSError}). */
-  constructor(
-    errno: number,
-    code: string,
-    strerror: string,
-    syscall: string,
-    detail?: string,
-  ) {
-    super(errno, code, strerror, syscall, detail);
-    this.name = "GaiError";
-  }
+  /** The class name. */
+  override name = "GaiError";
 }
 
 /** The OSError class for an errno name (ConnectionRefusedError, ...). */

@@ -177,16 +177,7 @@ export abstract class BaseSocketTransport extends Transport {
       return;
     }
     this._protocolPaused = true;
-    try {
-      this._protocol?.pauseWriting();
-    } catch (error) {
-      this._loop.callExceptionHandler({
-        message: "protocol.pauseWriting() failed",
-        exception: error,
-        transport: this,
-        protocol: this._protocol,
-      });
-    }
+    this._tellProtocol("pauseWriting");
   }
 
   /** Calls resumeWriting() once the buffer is at or below the low-water mark. */
@@ -195,11 +186,16 @@ export abstract class BaseSocketTransport extends Transport {
       return;
     }
     this._protocolPaused = false;
+    this._tellProtocol("resumeWriting");
+  }
+
+  /** Calls a flow-control method; its errors go to the exception handler. */
+  private _tellProtocol(method: "pauseWriting" | "resumeWriting"): void {
     try {
-      this._protocol?.resumeWriting();
+      this._protocol?.[method]();
     } catch (error) {
       this._loop.callExceptionHandler({
-        message: "protocol.resumeWriting() failed",
+        message: `protocol.${method}() failed`,
         exception: error,
         transport: this,
         protocol: this._protocol,

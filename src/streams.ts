@@ -730,83 +730,40 @@ function streamLoop(): AbstractEventLoop {
   return getRunningLoop();
 }
 
-/** openConnection() inside its task. */
-async function openConnectionNow(
-  host?: string | null,
-  port?: number | string | null,
-  options: CreateConnectionOptions & StreamOptions = {},
-): Promise<[StreamReader, StreamWriter]> {
-  const loop = streamLoop();
-  const { limit, ...rest } = options;
-  const reader = new StreamReader(limit ?? STREAM_LIMIT, loop);
-  const protocol = new StreamReaderProtocol(reader, null, loop);
-  const [transport] = await loop.createConnection(
-    () => protocol,
-    host,
-    port,
-    rest,
-  );
-  return [reader, new StreamWriter(transport, protocol, reader, loop)];
-}
-
 /** A connection handler of startServer(). */
 export type ClientConnected = (
   reader: StreamReader,
   writer: StreamWriter,
 ) => void | PromiseLike<void>;
 
-/** startServer() inside its task. */
-async function startServerNow(
-  clientConnected: ClientConnected,
-  host?: string | string[] | null,
-  port?: number | string | null,
-  options: CreateServerOptions & StreamOptions = {},
-): Promise<Server> {
-  checkHandler(clientConnected);
-  const loop = streamLoop();
-  const { limit, ...rest } = options;
-  const factory = () =>
-    new StreamReaderProtocol(
-      new StreamReader(limit ?? STREAM_LIMIT, loop),
-      clientConnected,
-      loop,
-    );
-  return await loop.createServer(factory, host, port, rest) as Server;
-}
-
-/** openUnixConnection() inside its task. */
-async function openUnixConnectionNow(
-  path?: string | null,
-  options: { sock?: Socket } & StreamOptions = {},
+/** Connects with `connect` and wraps the transport in a reader and writer. */
+async function connectStreams(
+  limit: number | undefined,
+  connect: (
+    loop: AbstractEventLoop,
+    factory: () => StreamReaderProtocol,
+  ) => Promise<[Transport, StreamReaderProtocol]>,
 ): Promise<[StreamReader, StreamWriter]> {
   const loop = streamLoop();
-  const { limit, ...rest } = options;
   const reader = new StreamReader(limit ?? STREAM_LIMIT, loop);
   const protocol = new StreamReaderProtocol(reader, null, loop);
-  const [transport] = await loop.createUnixConnection(
-    () => protocol,
-    path,
-    rest,
-  );
+  const [transport] = await connect(loop, () => protocol);
   return [reader, new StreamWriter(transport, protocol, reader, loop)];
 }
 
-/** startUnixServer() inside its task. */
-async function startUnixServerNow(
+/** A protocol factory that gives each connection to `clientConnected`. */
+function serverProtocols(
+  loop: AbstractEventLoop,
+  limit: number | undefined,
   clientConnected: ClientConnected,
-  path?: string | null,
-  options: CreateUnixServerOptions & StreamOptions = {},
-): Promise<Server> {
+): () => StreamReaderProtocol {
   checkHandler(clientConnected);
-  const loop = streamLoop();
-  const { limit, ...rest } = options;
-  const factory = () =>
+  return () =>
     new StreamReaderProtocol(
       new StreamReader(limit ?? STREAM_LIMIT, loop),
       clientConnected,
       loop,
     );
-  return await loop.createUnixServer(factory, path, rest) as Server;
 }
 
 function checkHandler(handler: unknown): void {
@@ -827,7 +784,13 @@ export function openConnection(
   port?: number | string | null,
   options: CreateConnectionOptions & StreamOptions = {},
 ): Promise<[StreamReader, StreamWriter]> {
-  return streamLoop().createTask(() => openConnectionNow(host, port, options));
+  const { limit, ...rest } = options;
+  return streamLoop().createTask(() =>
+    connectStreams(
+      limit,
+      (loop, factory) => loop.createConnection(factory, host, port, rest),
+    )
+  );
 }
 
 /**
@@ -840,8 +803,15 @@ export function startServer(
   port?: number | string | null,
   options: CreateServerOptions & StreamOptions = {},
 ): Promise<Server> {
-  return streamLoop().createTask(() =>
-    startServerNow(clientConnected, host, port, options)
+  const loop = streamLoop();
+  const { limit, ...rest } = options;
+  return loop.createTask(async () =>
+    await loop.createServer(
+      serverProtocols(loop, limit, clientConnected),
+      host,
+      port,
+      rest,
+    ) as Server
   );
 }
 
@@ -850,7 +820,13 @@ export function openUnixConnection(
   path?: string | null,
   options: { sock?: Socket } & StreamOptions = {},
 ): Promise<[StreamReader, StreamWriter]> {
-  return streamLoop().createTask(() => openUnixConnectionNow(path, options));
+  const { limit, ...rest } = options;
+  return streamLoop().createTask(() =>
+    connectStreams(
+      limit,
+      (loop, factory) => loop.createUnixConnection(factory, path, rest),
+    )
+  );
 }
 
 /** Serves on the Unix socket at `path` (see startServer). */
@@ -859,7 +835,13 @@ export function startUnixServer(
   path?: string | null,
   options: CreateUnixServerOptions & StreamOptions = {},
 ): Promise<Server> {
-  return streamLoop().createTask(() =>
-    startUnixServerNow(clientConnected, path, options)
+  const loop = streamLoop();
+  const { limit, ...rest } = options;
+  return loop.createTask(async () =>
+    await loop.createUnixServer(
+      serverProtocols(loop, limit, clientConnected),
+      path,
+      rest,
+    ) as Server
   );
 }
