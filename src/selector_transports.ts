@@ -374,17 +374,30 @@ export class SocketTransport extends BaseSocketTransport {
     else this._readToData();
   };
 
-  private _readToData(): void {
-    const buf = this._loop._readBuffer;
+  /**
+   * Receives into `buf`: the byte count, or null when there is nothing to
+   * hand on (it would block, or EOF and errors were dealt with here).
+   */
+  private _receive(buf: Uint8Array): number | null {
     let n: number | null;
     try {
       n = this._sock.recvInto(buf);
     } catch (error) {
       this._fatalError(error, "Fatal read error on socket transport");
-      return;
+      return null;
     }
+    if (n === 0) {
+      this._readReadyEof();
+      return null;
+    }
+    return n;
+  }
+
+  /** Reads into the loop's buffer and hands a copy to dataReceived(). */
+  private _readToData(): void {
+    const buf = this._loop._readBuffer;
+    const n = this._receive(buf);
     if (n === null) return;
-    if (n === 0) return this._readReadyEof();
     const data = copyBytes(buf, n);
     try {
       (this._protocol as Protocol).dataReceived(data);
@@ -396,6 +409,7 @@ export class SocketTransport extends BaseSocketTransport {
     }
   }
 
+  /** Reads straight into a BufferedProtocol's buffer. */
   private _readIntoProtocolBuffer(): void {
     const protocol = this._protocol as BufferedProtocol;
     let buf: Uint8Array;
@@ -408,15 +422,8 @@ export class SocketTransport extends BaseSocketTransport {
       this._fatalError(error, "Fatal error: protocol.getBuffer() call failed.");
       return;
     }
-    let n: number | null;
-    try {
-      n = this._sock.recvInto(buf);
-    } catch (error) {
-      this._fatalError(error, "Fatal read error on socket transport");
-      return;
-    }
+    const n = this._receive(buf);
     if (n === null) return;
-    if (n === 0) return this._readReadyEof();
     try {
       protocol.bufferUpdated(n);
     } catch (error) {
