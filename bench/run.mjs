@@ -22,84 +22,30 @@
 // when missing (the uvloop cells are skipped with a note if that fails).
 // BENCH_REPS (default 5) sets the timed repetitions of benchmarks 1 and 2;
 // the median is reported. Benchmarks, not tests: nothing here asserts.
-import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
+import {
+  bench,
+  BUN,
+  DENO,
+  ensureUvloop,
+  log,
+  notes,
+  PYTHON,
+  quiet,
+  root,
+  version,
+} from "./tools.mjs";
 
-const bench = dirname(fileURLToPath(import.meta.url));
-const root = join(bench, "..");
-const DENO = join(root, "node_modules", ".bin", "deno");
-const BUN = join(root, "node_modules", ".bin", "bun");
-const PYTHON = "/usr/bin/python3";
 const REPS = Number.isInteger(Number(process.env.BENCH_REPS)) &&
     Number(process.env.BENCH_REPS) > 0
   ? Number(process.env.BENCH_REPS)
   : 5;
 const JOB_TIMEOUT_MS = 120_000;
 
-const childEnv = { ...process.env, NO_COLOR: "1" };
-// Debug mode would time every callback: never benchmark it.
-delete childEnv.AIOLOOP_DEBUG;
-
-const notes = [];
-
-function log(message) {
-  process.stderr.write(`${message}\n`);
-}
-
-function quiet(cmd, args, options = {}) {
-  return spawnSync(cmd, args, {
-    encoding: "utf8",
-    env: childEnv,
-    timeout: options.timeout ?? JOB_TIMEOUT_MS,
-    ...options,
-  });
-}
-
 // -- prerequisites -------------------------------------------------------------
-
-function hasUvloop() {
-  return quiet(PYTHON, ["-c", "import uvloop"]).status === 0;
-}
-
-/** Makes sure uvloop imports in /usr/bin/python3; returns false if not. */
-function ensureUvloop() {
-  if (hasUvloop()) return true;
-  log("uvloop is missing: apt-get install -y python3-uvloop ...");
-  const isRoot = typeof process.getuid === "function" &&
-    process.getuid() === 0;
-  const sudo = isRoot ? [] : ["sudo", "-n"];
-  const apt = (...args) => {
-    const [cmd, ...rest] = [...sudo, "apt-get", ...args];
-    const result = quiet(cmd, rest, {
-      timeout: 300_000,
-      env: { ...childEnv, DEBIAN_FRONTEND: "noninteractive" },
-    });
-    if (result.status !== 0) {
-      log((result.stderr || String(result.error ?? "")).trim());
-    }
-    return result.status === 0;
-  };
-  apt("update", "-qq");
-  apt("install", "-y", "-qq", "python3-uvloop");
-  if (hasUvloop()) {
-    notes.push("python3-uvloop was installed with apt-get for this run.");
-    return true;
-  }
-  notes.push(
-    "uvloop columns skipped: `apt-get install -y python3-uvloop` failed " +
-      "or did not make `import uvloop` work in /usr/bin/python3.",
-  );
-  return false;
-}
-
-function version(cmd, args) {
-  const result = quiet(cmd, args);
-  return result.status === 0 ? result.stdout.trim().split("\n")[0] : "?";
-}
 
 // -- running the programs --------------------------------------------------------
 
@@ -462,3 +408,34 @@ quiet(DENO, ["fmt", "--quiet", resultsFile], { cwd: root });
 const written = readFileSync(resultsFile, "utf8");
 console.log(`\n${written.slice(0, written.indexOf("## Raw results")).trim()}`);
 log(`\nwritten to ${join("bench", "results.md")} (with the raw results)`);
+
+// -- 5. TCP echo -------------------------------------------------------------------
+
+// bench/echo.mjs runs the echo servers (its own program, its own file
+// bench/echo-results.md); its table becomes a section of results.md,
+// before the raw results.
+log("\n5. TCP echo (bench/echo.mjs)");
+const echo = quiet(process.execPath, [join(bench, "echo.mjs")], {
+  cwd: root,
+  stdio: ["ignore", "pipe", "inherit"],
+  timeout: 600_000,
+});
+const echoFile = join(bench, "echo-results.md");
+if (echo.status === 0 && existsSync(echoFile)) {
+  const section = readFileSync(echoFile, "utf8")
+    .split("\n## Raw results")[0]
+    .replace(/^# .*/, "## 5. TCP echo (bench/echo.mjs)")
+    .trim();
+  const [head, rawResults] = written.split("## Raw results");
+  writeFileSync(
+    resultsFile,
+    `${head.trimEnd()}\n\n${section}\n\n## Raw results${rawResults}`,
+  );
+  quiet(DENO, ["fmt", "--quiet", resultsFile], { cwd: root });
+  console.log(`\n${section}`);
+} else {
+  const why = echo.error?.code === "ETIMEDOUT"
+    ? "timed out"
+    : `exit ${echo.status ?? echo.signal}`;
+  log(`bench/echo.mjs failed (${why}); results.md has no echo section`);
+}
