@@ -859,9 +859,9 @@ describe("servers and many connections", () => {
       assert.deepEqual(results, ['line=""', 'line=""', 'line=""']);
     }));
 
-  it("5,000 connections opened and closed against one server: no fd left, no callback after connectionLost", () =>
+  it("10,000 connections opened and closed against one server: no fd left, no callback after connectionLost", () =>
     runNet(async (loop) => {
-      const COUNT = 5000;
+      const COUNT = 10_000;
       const PARALLEL = 50;
       const accepted = new Accepted(loop, () => {
         const p = new EchoRec(loop);
