@@ -51,3 +51,17 @@ export function copyBytes(src: Uint8Array, n: number = src.length): Uint8Array {
   if (n <= MAX_POOLED) return medium.copy(src, n);
   return src.slice(0, n);
 }
+
+/** The parts joined into one new array (a lone part is returned as is). */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  let total = 0;
+  for (const part of parts) total += part.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

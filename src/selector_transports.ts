@@ -22,7 +22,7 @@ import {
   SOCK_STREAM,
   TCP_NODELAY,
 } from "../ffi/sys/sockaddr.ts";
-import { copyBytes } from "./bytes.ts";
+import { concatBytes, copyBytes } from "./bytes.ts";
 import type { AbstractEventLoop, Handle } from "./events.ts";
 import { OSError, RuntimeError } from "./exceptions.ts";
 import type { Future } from "./futures.ts";
@@ -496,7 +496,7 @@ export class SocketTransport extends BaseSocketTransport {
   override writelines(list: Iterable<Uint8Array>): void {
     const parts = [...list].map((data) => toBytes(data));
     if (parts.length === 1) return this.write(parts[0]);
-    this.write(concat(parts));
+    this.write(concatBytes(parts));
   }
 
   private readonly _writeReady = (): void => {
@@ -539,7 +539,7 @@ export class SocketTransport extends BaseSocketTransport {
     while (end < this._chunks.length && total < MAX_READ_SIZE) {
       total += this._chunks[end++].length;
     }
-    const joined = concat(this._chunks.slice(this._head, end));
+    const joined = concatBytes(this._chunks.slice(this._head, end));
     this._chunks.splice(this._head, end - this._head, joined);
     return joined;
   }
@@ -622,18 +622,6 @@ export class SocketTransport extends BaseSocketTransport {
   _socket(): Socket {
     return this._sock;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const part of parts) total += part.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /** A UDP or Unix datagram endpoint. */

@@ -16,7 +16,7 @@
  */
 import type { Socket } from "../ffi/socket.ts";
 import { toBytes } from "../ffi/socket.ts";
-import { copyBytes } from "./bytes.ts";
+import { concatBytes, copyBytes } from "./bytes.ts";
 import { type AbstractEventLoop, getRunningLoop } from "./events.ts";
 import { ConnectionResetError, RuntimeError } from "./exceptions.ts";
 import type { Future } from "./futures.ts";
@@ -362,7 +362,7 @@ export class StreamReader {
         if (block.length === 0) break;
         blocks.push(block);
       }
-      return concat(blocks);
+      return concatBytes(blocks);
     }
     if (this._buffer.length === 0 && !this._eof) {
       await this._waitForData("read");
@@ -431,19 +431,6 @@ export class StreamReader {
     if (this._paused) info.push("paused");
     return `<StreamReader ${info.join(" ")}>`;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let total = 0;
-  for (const part of parts) total += part.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /**

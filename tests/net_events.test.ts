@@ -25,6 +25,7 @@ import { join } from "node:path";
 import { pid } from "node:process";
 import { assertNoNewFds, newLoop, openFds } from "./helpers.ts";
 import { assertRejects, runNet } from "./net_helpers.ts";
+import { abstractName, inet, tmpSockPath } from "./net_helpers.ts";
 import { concat, dec, enc, NO_IPV6 } from "./net_helpers.ts";
 import {
   type AbstractEventLoop,
@@ -98,26 +99,8 @@ function digits(n: number, from = 0): Uint8Array {
   return out;
 }
 
-function inet(addr: unknown): InetAddress {
-  assert.ok(Array.isArray(addr), `not an inet address: ${String(addr)}`);
-  return addr as unknown as InetAddress;
-}
-
 function portOf(sock: Socket): number {
   return inet(sock.getsockname())[1];
-}
-
-let pathCounter = 0;
-/** A fresh unix socket path under the temp dir (not created). */
-function tmpSockPath(): string {
-  const tag = Math.random().toString(36).slice(2, 8);
-  return join(tmpdir(), `aioloop-net-${pid}-${++pathCounter}-${tag}.sock`);
-}
-
-/** A fresh abstract-namespace unix address. */
-function abstractName(): string {
-  const tag = Math.random().toString(36).slice(2, 10);
-  return `\0aioloop-net-${pid}-${++pathCounter}-${tag}`;
 }
 
 /** The open flags of an fd (from /proc/self/fdinfo). */
@@ -1263,7 +1246,7 @@ describe("server close (test_events.py)", () => {
 describe("unix sockets (test_events.py)", () => {
   it("createUnixServer/createUnixConnection on a path; the path goes at close (test_create_unix_server)", () =>
     runNet(async (loop) => {
-      const path = tmpSockPath();
+      const path = tmpSockPath("net");
       const accepted = new Accepted(loop);
       const server = await loop.createUnixServer(accepted.factory, path);
       try {
@@ -1298,7 +1281,7 @@ describe("unix sockets (test_events.py)", () => {
 
   it("cleanupSocket: false leaves the path behind", () =>
     runNet(async (loop) => {
-      const path = tmpSockPath();
+      const path = tmpSockPath("net");
       try {
         const server = await loop.createUnixServer(
           () => new MyProto(loop),
@@ -1315,7 +1298,7 @@ describe("unix sockets (test_events.py)", () => {
 
   it("a stale socket file is replaced; a regular file is not (EADDRINUSE)", () =>
     runNet(async (loop) => {
-      const path = tmpSockPath();
+      const path = tmpSockPath("net");
       try {
         const stale = new Socket(AF_UNIX, SOCK_STREAM);
         stale.bind(path);
@@ -1346,7 +1329,7 @@ describe("unix sockets (test_events.py)", () => {
 
   it("abstract namespace addresses (\\0name) work and create no file", () =>
     runNet(async (loop) => {
-      const name = abstractName();
+      const name = abstractName("net");
       const accepted = new Accepted(loop);
       const server = await loop.createUnixServer(accepted.factory, name);
       try {
@@ -1391,7 +1374,7 @@ describe("unix sockets (test_events.py)", () => {
 
   it("sock client ops over a unix socket (test_unix_sock_client_ops)", () =>
     runNet(async (loop) => {
-      const path = tmpSockPath();
+      const path = tmpSockPath("net");
       const httpd = startHttpServer(loop, path);
       try {
         const sock = new Socket(AF_UNIX, SOCK_STREAM);

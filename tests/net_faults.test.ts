@@ -12,11 +12,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pid } from "node:process";
 import { assertNoNewFds, openFds } from "./helpers.ts";
 import { assertRejects, runBriefly, runNet } from "./net_helpers.ts";
+import { abstractName, inet, serverPort, tmpSockPath } from "./net_helpers.ts";
 import {
   assertSameBytes,
   concat,
@@ -57,29 +55,6 @@ import {
 
 // ---------------------------------------------------------------------------
 // Bytes and addresses.
-
-function inet(addr: unknown): InetAddress {
-  assert.ok(Array.isArray(addr), `not an inet address: ${String(addr)}`);
-  return addr as unknown as InetAddress;
-}
-
-function serverPort(server: Server): number {
-  assert.ok(server.sockets.length > 0, "the server has no socket");
-  return inet(server.sockets[0].getsockname())[1];
-}
-
-let pathCounter = 0;
-/** A fresh unix socket path under the temp dir (not created). */
-function tmpSockPath(): string {
-  const tag = Math.random().toString(36).slice(2, 8);
-  return join(tmpdir(), `aioloop-faults-${pid}-${++pathCounter}-${tag}.sock`);
-}
-
-/** A fresh abstract-namespace unix address. */
-function abstractName(): string {
-  const tag = Math.random().toString(36).slice(2, 10);
-  return `\0aioloop-faults-${pid}-${++pathCounter}-${tag}`;
-}
 
 /** An OSError with `code`, `syscall`, and every `parts` in its message. */
 function isOSError(
@@ -340,7 +315,7 @@ describe("addresses that fail", () => {
 
   it("unix: no such path is ENOENT, a path nobody listens on is ECONNREFUSED; the path is in the message", () =>
     runNet(async (loop) => {
-      const missing = tmpSockPath();
+      const missing = tmpSockPath("faults");
       await assertRejects(
         openUnixConnection(missing),
         isOSError("ENOENT", "connect", [missing]),
@@ -349,7 +324,7 @@ describe("addresses that fail", () => {
         loop.createUnixConnection(() => new Rec(loop), missing),
         isOSError("ENOENT", "connect", [missing]),
       );
-      const path = tmpSockPath();
+      const path = tmpSockPath("faults");
       const idle = new Socket(AF_UNIX);
       try {
         idle.bind(path);
@@ -394,7 +369,7 @@ describe("addresses that fail", () => {
 
   it("address in use (abstract unix name): OSError EADDRINUSE, syscall bind, the name in the message", () =>
     runNet(async () => {
-      const name = abstractName();
+      const name = abstractName("faults");
       const first = await startUnixServer((_r, w) => w.close(), name);
       await assertRejects(
         startUnixServer(() => {}, name),
@@ -998,7 +973,7 @@ describe("partial writes", () => {
 
   it("unix socket: a 4 MiB write through a 4 KiB SO_SNDBUF arrives intact, then 1,000 small writes in order", () =>
     runNet(async (loop) => {
-      const path = tmpSockPath();
+      const path = tmpSockPath("faults");
       const accepted = new Accepted(loop, () => new Rec(loop));
       const server = await loop.createUnixServer(accepted.factory, path);
       await fourMiB(

@@ -3,8 +3,13 @@
 // that no fd outlives the loop.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pid } from "node:process";
 import {
+  type AbstractServer,
   type ExceptionContext,
+  type InetAddress,
   type SelectorEventLoop,
   sleep,
 } from "../mod.ts";
@@ -163,4 +168,32 @@ export function assertSameBytes(
   assert.fail(
     `bytes differ: ${actual.length} bytes received, ${expected.length} expected, first difference at offset ${i}`,
   );
+}
+
+/** An IPv4/IPv6 address, asserted to be one. */
+export function inet(addr: unknown): InetAddress {
+  assert.ok(Array.isArray(addr), `not an inet address: ${String(addr)}`);
+  return addr as unknown as InetAddress;
+}
+
+/** The port of a server's first listening socket. */
+export function serverPort(server: AbstractServer): number {
+  assert.ok(server.sockets.length > 0, "the server has no socket");
+  return inet(server.sockets[0].getsockname())[1];
+}
+
+let pathCounter = 0;
+/** A fresh unix socket path under the temp dir (not created). */
+export function tmpSockPath(prefix: string): string {
+  const tag = Math.random().toString(36).slice(2, 8);
+  return join(
+    tmpdir(),
+    `aioloop-${prefix}-${pid}-${++pathCounter}-${tag}.sock`,
+  );
+}
+
+/** A fresh abstract-namespace unix address. */
+export function abstractName(prefix: string): string {
+  const tag = Math.random().toString(36).slice(2, 10);
+  return `\0aioloop-${prefix}-${pid}-${++pathCounter}-${tag}`;
 }

@@ -11,10 +11,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { pid } from "node:process";
 import { assertRejects, runBriefly, runNet } from "./net_helpers.ts";
+import { inet, serverPort, tmpSockPath } from "./net_helpers.ts";
 import {
   assertSameBytes,
   concat,
@@ -29,7 +27,6 @@ import {
   ConnectionAbortedError,
   ConnectionResetError,
   IncompleteReadError,
-  type InetAddress,
   LimitOverrunError,
   openConnection,
   openUnixConnection,
@@ -60,23 +57,6 @@ function unevenChunks(data: Uint8Array): Uint8Array[] {
     at += size;
   }
   return out;
-}
-
-function inet(addr: unknown): InetAddress {
-  assert.ok(Array.isArray(addr), `not an inet address: ${String(addr)}`);
-  return addr as unknown as InetAddress;
-}
-
-function portOf(server: Server): number {
-  assert.ok(server.sockets.length > 0, "the server has no socket");
-  return inet(server.sockets[0].getsockname())[1];
-}
-
-let pathCounter = 0;
-/** A fresh unix socket path under the temp dir (not created). */
-function tmpSockPath(): string {
-  const tag = Math.random().toString(36).slice(2, 8);
-  return join(tmpdir(), `aioloop-streams-${pid}-${++pathCounter}-${tag}.sock`);
 }
 
 /** How many bytes the reader holds, from its repr ("<StreamReader 4 bytes>"). */
@@ -623,7 +603,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
   it("TCP: a line and its echo, with a coroutine handler and a plain callback (test_start_server)", () =>
     runNet(async (loop) => {
       let server = await startServer(echoLine, "127.0.0.1", 0);
-      let port = portOf(server);
+      let port = serverPort(server);
       assert.equal(
         await lineClient(() => openConnection("127.0.0.1", port)),
         "hello world!\n",
@@ -639,7 +619,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
         "127.0.0.1",
         0,
       );
-      port = portOf(server);
+      port = serverPort(server);
       assert.equal(
         await lineClient(() => openConnection("127.0.0.1", port)),
         "hello world!\n",
@@ -651,7 +631,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
 
   it("unix socket: a line and its echo; the path goes with the server (test_start_unix_server)", () =>
     runNet(async (loop) => {
-      let path = tmpSockPath();
+      let path = tmpSockPath("streams");
       let server = await startUnixServer(echoLine, path);
       assert.ok(existsSync(path));
       assert.equal(
@@ -661,7 +641,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
       await closeServer(server);
       assert.equal(existsSync(path), false);
 
-      path = tmpSockPath();
+      path = tmpSockPath("streams");
       const tasks: Promise<void>[] = [];
       server = await startUnixServer((r, w) => {
         tasks.push(loop.createTask(() => echoLine(r, w)));
@@ -688,7 +668,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
         "::1",
         0,
       );
-      const port = portOf(server);
+      const port = serverPort(server);
       const [reader, writer] = await openConnection("::1", port);
       const peer = writer.getExtraInfo("peername") as unknown[];
       assert.equal(peer.length, 4);
@@ -719,7 +699,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
       );
       const [reader, writer] = await openConnection(
         "127.0.0.1",
-        portOf(server),
+        serverPort(server),
       );
       writer.write(enc("GET / HTTP/1.0\r\n\r\n"));
       assert.equal(dec(await reader.readline()), "HTTP/1.0 200 OK\r\n");
@@ -745,7 +725,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
       );
       const [reader, writer] = await openConnection(
         "127.0.0.1",
-        portOf(server),
+        serverPort(server),
       );
       class ZeroDivisionError extends Error {}
       const error = new ZeroDivisionError("division by zero");
@@ -768,7 +748,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
         "127.0.0.1",
         0,
       );
-      const port = portOf(server);
+      const port = serverPort(server);
       let [reader, writer] = await openConnection("127.0.0.1", port);
       writer.write(enc("go\n"));
       assert.equal(dec(await reader.readline()), "first\n");
@@ -793,7 +773,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
         "127.0.0.1",
         0,
       );
-      const [, writer] = await openConnection("127.0.0.1", portOf(server));
+      const [, writer] = await openConnection("127.0.0.1", serverPort(server));
       writer.close();
       await assertRejects(async () => {
         writer.write(enc("data"));
@@ -817,7 +797,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
         "127.0.0.1",
         0,
       );
-      const [, writer] = await openConnection("127.0.0.1", portOf(server));
+      const [, writer] = await openConnection("127.0.0.1", serverPort(server));
       let writes = 0;
       await assertRejects(async () => {
         for (;;) {
@@ -861,7 +841,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
       );
       const [reader, writer] = await openConnection(
         "127.0.0.1",
-        portOf(server),
+        serverPort(server),
       );
       (writer.getExtraInfo("socket") as Socket).setsockopt(
         SOL_SOCKET,
@@ -913,7 +893,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
       );
       const [reader, writer] = await openConnection(
         "127.0.0.1",
-        portOf(server),
+        serverPort(server),
       );
       assert.equal(writer.canWriteEof(), true);
       writer.writelines([enc("a"), enc("bc"), enc("def")]);
@@ -942,7 +922,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
       );
       const [reader, writer] = await openConnection(
         "127.0.0.1",
-        portOf(server),
+        serverPort(server),
       );
       const lines: string[] = [];
       for await (const line of reader) lines.push(dec(line));
@@ -967,7 +947,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
         "127.0.0.1",
         0,
       );
-      const port = portOf(server);
+      const port = serverPort(server);
       const [, writer] = await openConnection("127.0.0.1", port);
       const peer = inet(writer.getExtraInfo("peername"));
       const name = inet(writer.getExtraInfo("sockname"));
@@ -991,7 +971,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
       const server = await startServer(echoAll, "127.0.0.1", 0);
       const [reader, writer] = await openConnection(
         "127.0.0.1",
-        portOf(server),
+        serverPort(server),
       );
       const payload = pattern(1 << 20, 2);
       const chunks = unevenChunks(payload);
@@ -1009,7 +989,7 @@ describe("openConnection / startServer (test_streams.py)", () => {
 
   it("1 MiB echoed over a unix socket arrives intact (readexactly)", () =>
     runNet(async (loop) => {
-      const path = tmpSockPath();
+      const path = tmpSockPath("streams");
       const server = await startUnixServer(echoAll, path);
       const [reader, writer] = await openUnixConnection(path);
       const payload = pattern(1 << 20, 3);
@@ -1050,7 +1030,7 @@ describe("web streams: toReadableStream / toWritableStream", () => {
       );
       const [reader, writer] = await openConnection(
         "127.0.0.1",
-        portOf(server),
+        serverPort(server),
       );
       const chunks: Uint8Array[] = [];
       for await (const chunk of reader.toReadableStream()) {
@@ -1078,7 +1058,7 @@ describe("web streams: toReadableStream / toWritableStream", () => {
         "127.0.0.1",
         0,
       );
-      const port = portOf(server);
+      const port = serverPort(server);
 
       let [reader, writer] = await openConnection("127.0.0.1", port);
       const rd = reader.toReadableStream().getReader();
@@ -1122,7 +1102,7 @@ describe("web streams: toReadableStream / toWritableStream", () => {
       );
       const [reader, writer] = await openConnection(
         "127.0.0.1",
-        portOf(server),
+        serverPort(server),
       );
       const ws = writer.toWritableStream().getWriter();
       for (const chunk of unevenChunks(payload)) {
@@ -1154,7 +1134,7 @@ describe("web streams: toReadableStream / toWritableStream", () => {
       );
       const [reader, writer] = await openConnection(
         "127.0.0.1",
-        portOf(server),
+        serverPort(server),
       );
       const payload = pattern(1 << 20, 6);
       const chunks = unevenChunks(payload);
@@ -1198,7 +1178,7 @@ describe("web streams: toReadableStream / toWritableStream", () => {
       );
       const [reader, writer] = await openConnection(
         "127.0.0.1",
-        portOf(server),
+        serverPort(server),
       );
       const rd = reader.toReadableStream().getReader();
       const first = await rd.read();
@@ -1227,7 +1207,7 @@ describe("web streams: toReadableStream / toWritableStream", () => {
         "127.0.0.1",
         0,
       );
-      const [, writer] = await openConnection("127.0.0.1", portOf(server));
+      const [, writer] = await openConnection("127.0.0.1", serverPort(server));
       const ws = writer.toWritableStream().getWriter();
       await ws.write(enc("partial"));
       await ws.abort(new Error("stop"));
