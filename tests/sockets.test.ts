@@ -18,6 +18,7 @@ import {
   OSError,
   Protocol,
   RuntimeError,
+  type SelectorEventLoop,
   SendfileNotAvailableError,
   SO_RCVBUF,
   SO_REUSEADDR,
@@ -361,21 +362,37 @@ describe("loop.close() and live connections", () => {
   });
 });
 
+/**
+ * A listener that connects stall on: its accept queue (backlog 0) is full
+ * with one connection never accepted, so further SYNs are dropped.
+ */
+async function stalledListener(
+  loop: SelectorEventLoop,
+): Promise<{ address: [string, number]; close(): void }> {
+  const listener = new Socket();
+  listener.bind(["127.0.0.1", 0]);
+  listener.listen(0);
+  const address = listener.getsockname() as [string, number];
+  const fillers = [new Socket(), new Socket()];
+  // Bounded: a dropped SYN would otherwise be retried for two minutes.
+  await waitFor(loop.sockConnect(fillers[0], address), 2000);
+  fillers[1].connectEx(address);
+  return {
+    address,
+    close() {
+      for (const sock of fillers) sock.close();
+      listener.close();
+    },
+  };
+}
+
 describe("happy eyeballs", () => {
   it("a stalled first address is overtaken after happyEyeballsDelay; the loser is closed", async () => {
     const loop = newLoop();
     const before = openFds();
     await runLoop(async () => {
-      // A listener whose accept queue is full (backlog 0, one connection
-      // never accepted) drops further SYNs: connecting to it stalls.
-      const stalled = new Socket();
-      stalled.bind(["127.0.0.1", 0]);
-      stalled.listen(0);
-      const stalledAddr = stalled.getsockname() as [string, number];
-      const filler = new Socket();
-      await waitFor(loop.sockConnect(filler, stalledAddr), 2000);
-      const filler2 = new Socket();
-      filler2.connectEx(stalledAddr);
+      const stalled = await stalledListener(loop);
+      const stalledAddr = stalled.address;
       const server = await loop.createServer(
         () => new Protocol(),
         "127.0.0.1",
@@ -405,8 +422,6 @@ describe("happy eyeballs", () => {
       transport.close();
       server.close();
       await server.waitClosed();
-      filler.close();
-      filler2.close();
       stalled.close();
     }, loop);
     await assertNoNewFds(before);
@@ -418,14 +433,8 @@ describe("cancelling connection setup", () => {
     const loop = newLoop();
     const before = openFds();
     await runLoop(async () => {
-      const stalled = new Socket();
-      stalled.bind(["127.0.0.1", 0]);
-      stalled.listen(0);
-      const addr = stalled.getsockname() as [string, number];
-      const fillers = [new Socket(), new Socket()];
-      // Bounded: a dropped SYN would otherwise be retried for two minutes.
-      await waitFor(loop.sockConnect(fillers[0], addr), 2000);
-      fillers[1].connectEx(addr);
+      const stalled = await stalledListener(loop);
+      const addr = stalled.address;
       for (let i = 0; i < 3; i++) {
         await assert.rejects(
           waitFor(
@@ -439,7 +448,6 @@ describe("cancelling connection setup", () => {
           TimeoutError,
         );
       }
-      for (const sock of fillers) sock.close();
       stalled.close();
     }, loop);
     await assertNoNewFds(before);
