@@ -11,6 +11,7 @@ import {
   AF_UNIX,
   type BaseTransport,
   BufferedProtocol,
+  CancelledError,
   GaiError,
   IPPROTO_TCP,
   openConnection,
@@ -223,6 +224,26 @@ function tempFile(
   writeFileSync(path, data);
   return { path, data, cleanup: () => rmSync(dir, { recursive: true }) };
 }
+
+describe("name resolution, cancelled", () => {
+  it("a cancelled getaddrinfo settles as cancelled; the late answer is dropped and the loop goes on", async () => {
+    const loop = newLoop();
+    const before = openFds();
+    await runLoop(async () => {
+      for (let i = 0; i < 20; i++) {
+        const fut = loop.getaddrinfo("localhost", 80, { type: SOCK_STREAM });
+        assert.equal(fut.cancel(), true);
+        await assert.rejects(fut, CancelledError);
+      }
+      // The resolver still answers the next question.
+      const infos = await loop.getaddrinfo("localhost", 80, {
+        type: SOCK_STREAM,
+      });
+      assert.ok(infos.length > 0);
+    }, loop);
+    await assertNoNewFds(before);
+  });
+});
 
 describe("sendfile", () => {
   it("sends a file range over a transport with sendfile(2)", async () => {
