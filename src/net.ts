@@ -27,6 +27,7 @@ import {
   SOL_SOCKET,
 } from "../ffi/sys/sockaddr.ts";
 import { OSError, RuntimeError } from "./exceptions.ts";
+import type { TimerHandle } from "./events.ts";
 import type { Future } from "./futures.ts";
 import type { BaseProtocol, DatagramProtocol, Protocol } from "./protocols.ts";
 import {
@@ -262,16 +263,25 @@ async function staggeredRace(
       poke();
     });
   };
+  let timer: TimerHandle | null = null;
   try {
     while (winner === null && (next < attempts.length || running.size > 0)) {
       if (next < attempts.length) start();
-      const waitMs = next < attempts.length ? delay : null;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        if (waitMs !== null) loop.callLater(waitMs, poke);
-      });
+      // A loop Future, so that cancelling the caller's task lands here.
+      const woken = loop.createFuture<void>();
+      wake = () => {
+        if (!woken.done()) woken.setResult(undefined);
+      };
+      timer = next < attempts.length ? loop.callLater(delay, poke) : null;
+      await woken;
+      timer?.cancel();
     }
+  } catch (error) {
+    // Cancelled: a socket that won meanwhile is nobody's.
+    (winner as Socket | null)?.close();
+    throw error;
   } finally {
+    timer?.cancel();
     for (const task of running.values()) task.cancel();
   }
   return { sock: winner, errors: errors.filter((e) => e !== null) };

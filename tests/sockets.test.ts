@@ -450,6 +450,43 @@ describe("happy eyeballs", () => {
 });
 
 describe("cancelling connection setup", () => {
+  it("waitFor() on a happy-eyeballs connect whose addresses all stall: TimeoutError, no fd left", async () => {
+    const loop = newLoop();
+    const before = openFds();
+    await runLoop(async () => {
+      const first = await stalledListener(loop);
+      const second = await stalledListener(loop);
+      const resolve = loop.getaddrinfo.bind(loop);
+      loop.getaddrinfo = ((host: string | null, port: unknown, opts?: object) =>
+        host === "two.test"
+          ? Promise.resolve([
+            [AF_INET, SOCK_STREAM, IPPROTO_TCP, "", first.address],
+            [AF_INET, SOCK_STREAM, IPPROTO_TCP, "", second.address],
+          ])
+          : resolve(host, port as number, opts)) as typeof loop.getaddrinfo;
+      for (const delay of [5, 50]) {
+        await assert.rejects(
+          waitFor(
+            loop.createConnection(
+              () =>
+                new Protocol(),
+              "two.test",
+              80,
+              {
+                happyEyeballsDelay: delay,
+              },
+            ),
+            30,
+          ),
+          TimeoutError,
+        );
+      }
+      first.close();
+      second.close();
+    }, loop);
+    await assertNoNewFds(before);
+  });
+
   it("waitFor() on createConnection/openConnection to a stalled listener: TimeoutError, no fd left", async () => {
     const loop = newLoop();
     const before = openFds();
