@@ -677,7 +677,11 @@ export class StreamWriter {
     }
     if (this._transport.isClosing()) {
       // Let connectionLost() run (asyncio yields once here).
-      await new Promise<void>((resolve) => this._loop.callSoon(resolve));
+      const turn = this._loop.createFuture<void>();
+      this._loop.callSoon(() => {
+        if (!turn.done()) turn.setResult(undefined);
+      });
+      await turn;
     }
     await this._protocol._drainHelper();
   }
