@@ -10,6 +10,15 @@ import { check, errno, libc } from "./libc.ts";
 import { platform } from "./runtime.ts";
 import { EAGAIN, EINTR } from "./sys/errno.ts";
 import { osError } from "./libc.ts";
+import {
+  bytesOf,
+  checkByteCount,
+  checkFd,
+  checkInt,
+  checkInt32,
+  checkOffset,
+  MAX_IO,
+} from "./validate.ts";
 
 const O_NONBLOCK = platform === "linux" ? 0o4000 : 0x0004;
 const O_CLOEXEC = platform === "linux" ? 0o2000000 : 0x01000000;
@@ -45,7 +54,8 @@ export function socketpair(): [number, number] {
  * when nothing is available yet (EAGAIN).
  */
 export function read(fd: number, n = 65536): Uint8Array | null {
-  const buf = new Uint8Array(n);
+  checkFd(fd);
+  const buf = new Uint8Array(checkInt(n, "n", 0, MAX_IO));
   const got = libc.read(fd, buf, n);
   if (got < 0) {
     const code = errno();
@@ -59,11 +69,15 @@ export function read(fd: number, n = 65536): Uint8Array | null {
  * Writes `data` (bytes or text). Returns how many bytes were written, or
  * null when the descriptor is full (EAGAIN).
  */
-export function write(fd: number, data: Uint8Array | string): number | null {
+export function write(
+  fd: number,
+  data: ArrayBufferView | ArrayBuffer | string,
+): number | null {
+  checkFd(fd);
   const bytes = typeof data === "string"
     ? new TextEncoder().encode(data)
-    : data;
-  const sent = libc.write(fd, bytes, bytes.length);
+    : bytesOf(data);
+  const sent = libc.write(fd, bytes, checkByteCount(bytes, undefined));
   if (sent < 0) {
     const code = errno();
     if (code === EAGAIN) return null;
@@ -74,6 +88,7 @@ export function write(fd: number, data: Uint8Array | string): number | null {
 
 /** Closes a descriptor; OSError (EBADF) if it is not open. */
 export function close(fd: number): void {
+  checkFd(fd);
   check(libc.close(fd), "close", `fd ${fd}`);
 }
 
@@ -93,14 +108,28 @@ export const O_TRUNC = platform === "linux" ? 0o1000 : 0x400;
  * is an OS fd, usable with sendfile() and sockSendfile().
  */
 export function open(path: string, flags = O_RDONLY, mode = 0o666): number {
+  if (typeof path !== "string") {
+    throw new TypeError(`path must be a string, got ${typeof path}`);
+  }
+  if (path.includes("\0")) throw new RangeError("path must not contain NUL");
+  checkInt32(flags, "flags");
+  checkInt(mode, "mode", 0, 0o7777);
   const bytes = new TextEncoder().encode(path + "\0");
   return check(libc.open(bytes, flags | O_CLOEXEC, mode), "open", path);
 }
 
 /** Reads up to `buf.length` bytes at `position` (pread): the count, 0 at EOF. */
-export function pread(fd: number, buf: Uint8Array, position: number): number {
+export function pread(
+  fd: number,
+  buf: ArrayBufferView | ArrayBuffer,
+  position: number,
+): number {
+  checkFd(fd);
+  const bytes = bytesOf(buf, "buf");
+  const count = checkByteCount(bytes, undefined);
+  checkOffset(position, "position");
   for (;;) {
-    const n = libc.pread(fd, buf, Math.min(buf.length, 0x40000000), position);
+    const n = libc.pread(fd, bytes, count, position);
     if (n >= 0) return n;
     if (errno() !== EINTR) throw osError(errno(), "pread", `fd ${fd}`);
   }
@@ -108,5 +137,7 @@ export function pread(fd: number, buf: Uint8Array, position: number): number {
 
 /** Sets the file position (lseek SEEK_SET); returns it. */
 export function seek(fd: number, position: number): number {
+  checkFd(fd);
+  checkOffset(position, "position");
   return check(libc.lseek(fd, position, 0), "lseek", `fd ${fd}`);
 }

@@ -1,8 +1,10 @@
 /**
  * A small socket type of our own over the BSD socket calls (Python's
- * `socket.socket`, non-blocking only). It owns its descriptor; the
- * `try*` methods never block: they return null when the call would block
- * (EAGAIN), retry on EINTR, and throw {@link OSError} otherwise.
+ * `socket.socket`, non-blocking only). It owns its descriptor; its I/O
+ * methods (`recvInto`, `send`, `accept`, `recvfromInto`, `sendto`,
+ * `sendfile`) never block: they return null when the call would block
+ * (EAGAIN), retry on EINTR, and throw {@link OSError} otherwise. Every
+ * argument is checked (ffi/validate.ts) before it reaches C.
  *
  * C API used (Linux):
  * ```c
@@ -38,6 +40,15 @@
 import { OSError } from "../src/exceptions.ts";
 import { check, errno, libc, libcPath, osError } from "./libc.ts";
 import { openLibrary } from "./runtime.ts";
+import {
+  bytesOf,
+  checkByteCount,
+  checkFd,
+  checkInt,
+  checkInt32,
+  checkOffset,
+  MAX_IO,
+} from "./validate.ts";
 import { EAGAIN, EINTR } from "./sys/errno.ts";
 import {
   type Address,
@@ -53,14 +64,13 @@ import {
   SOCK_DGRAM,
   SOCK_NONBLOCK,
   SOCK_STREAM,
+  SO_ERROR,
   SOCKADDR_STORAGE_SIZE,
   socketsAvailable,
   SOL_SOCKET,
   SOMAXCONN,
 } from "./sys/sockaddr.ts";
 
-/** The largest byte count passed to one call (fits an i32 result). */
-export const MAX_IO = 0x40000000;
 
 /** EINPROGRESS: a non-blocking connect has started. */
 export const EINPROGRESS = 115;
@@ -199,20 +209,6 @@ function checkType(type: number): void {
   }
 }
 
-/** Bytes of any ArrayBufferView; TypeError for anything else. */
-export function toBytes(data: unknown, what = "data"): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (ArrayBuffer.isView(data)) {
-    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  }
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  throw new TypeError(
-    `${what} must be a bytes-like object (Uint8Array, ArrayBufferView, ArrayBuffer), not ${
-      data === null ? "null" : typeof data === "string" ? "string" : typeof data
-    }`,
-  );
-}
-
 /**
  * A non-blocking, close-on-exec socket that owns its descriptor.
  *
@@ -245,6 +241,7 @@ export class Socket {
   ) {
     checkFamily(family);
     checkType(type);
+    checkInt32(proto, "proto");
     this.family = family;
     this.type = type;
     this.proto = proto;
@@ -255,10 +252,7 @@ export class Socket {
         familyName(family),
       );
     } else {
-      if (!Number.isInteger(fileno) || fileno < 0) {
-        throw new RangeError(`Invalid file descriptor: ${fileno}`);
-      }
-      this.fd = fileno;
+      this.fd = checkFd(fileno, "fileno");
       setNonBlocking(fileno);
     }
   }
@@ -320,8 +314,10 @@ export class Socket {
 
   /** Starts listening; `backlog` defaults to SOMAXCONN. */
   listen(backlog: number = SOMAXCONN): void {
+    // Like CPython: a negative backlog means 0, a huge one is the kernel's cap.
+    checkInt32(backlog, "backlog");
     const fd = this.open("listen");
-    check(sockets().listen(fd, Math.max(0, backlog | 0)), "listen");
+    check(sockets().listen(fd, Math.max(0, backlog)), "listen");
   }
 
   /** The local address. */
@@ -344,15 +340,15 @@ export class Socket {
 
   /** Sets an option: an int `value`, or raw bytes. */
   setsockopt(level: number, optname: number, value: number | Uint8Array): void {
+    checkInt32(level, "level");
+    checkInt32(optname, "optname");
     const fd = this.open("setsockopt");
     let bytes: Uint8Array;
     if (typeof value === "number") {
-      if (!Number.isInteger(value)) {
-        throw new TypeError(`option value must be an integer, got ${value}`);
-      }
+      checkInt32(value, "value");
       new DataView(optBuf.buffer).setInt32(0, value, true);
       bytes = optBuf.subarray(0, 4);
-    } else bytes = toBytes(value, "option value");
+    } else bytes = bytesOf(value, "value");
     check(
       sockets().setsockopt(fd, level, optname, bytes, bytes.length),
       "setsockopt",
@@ -369,6 +365,9 @@ export class Socket {
     optname: number,
     buflen?: number,
   ): number | Uint8Array {
+    checkInt32(level, "level");
+    checkInt32(optname, "optname");
+    if (buflen !== undefined) checkInt(buflen, "buflen", 1, 1024);
     const fd = this.open("getsockopt");
     const buf = buflen === undefined ? optBuf : new Uint8Array(buflen);
     optLen[0] = buflen === undefined ? 4 : buflen;
@@ -384,6 +383,7 @@ export class Socket {
 
   /** Shuts down reading (SHUT_RD), writing (SHUT_WR) or both. */
   shutdown(how: number): void {
+    checkInt(how, "how", 0, 2);
     const fd = this.open("shutdown");
     check(sockets().shutdown(fd, how), "shutdown");
   }
@@ -430,12 +430,17 @@ export class Socket {
     }
   }
 
-  /** Receives into `buf` (up to `nbytes`): the count, 0 at EOF, null if none yet. */
-  recvInto(buf: Uint8Array, nbytes: number = buf.length): number | null {
+  /**
+   * Receives into `buf` (up to `nbytes`, default: its byte length): the
+   * count, 0 at EOF, null if none yet. RangeError when `nbytes` is not an
+   * integer in 0..buf.byteLength.
+   */
+  recvInto(buf: ArrayBufferView | ArrayBuffer, nbytes?: number): number | null {
+    const bytes = bytesOf(buf, "buf");
+    const n = checkByteCount(bytes, nbytes);
     const fd = this.open("recv");
-    const n = Math.min(nbytes, buf.length, MAX_IO);
     for (;;) {
-      const got = sockets().recv(fd, buf, n, 0);
+      const got = sockets().recv(fd, bytes, n, 0);
       if (got >= 0) return got;
       const code = errno();
       if (code === EINTR) continue;
@@ -445,11 +450,12 @@ export class Socket {
   }
 
   /** Sends what it can of `data`: the count, or null when the buffer is full. */
-  send(data: Uint8Array): number | null {
+  send(data: ArrayBufferView | ArrayBuffer): number | null {
+    const bytes = bytesOf(data);
+    const n = checkByteCount(bytes, undefined);
     const fd = this.open("send");
-    const n = Math.min(data.length, MAX_IO);
     for (;;) {
-      const sent = sockets().send(fd, data, n, MSG_NOSIGNAL);
+      const sent = sockets().send(fd, bytes, n, MSG_NOSIGNAL);
       if (sent >= 0) return sent;
       const code = errno();
       if (code === EINTR) continue;
@@ -460,15 +466,16 @@ export class Socket {
 
   /** Receives a datagram into `buf`: [count, sender], or null if none. */
   recvfromInto(
-    buf: Uint8Array,
-    nbytes: number = buf.length,
+    buf: ArrayBufferView | ArrayBuffer,
+    nbytes?: number,
   ): [number, Address] | null {
+    const bytes = bytesOf(buf, "buf");
+    const n = checkByteCount(bytes, nbytes);
     const fd = this.open("recvfrom");
-    const n = Math.min(nbytes, buf.length, MAX_IO);
     for (;;) {
       addrLen[0] = SOCKADDR_STORAGE_SIZE;
       addrBuf.fill(0, 0, 2);
-      const got = sockets().recvfrom(fd, buf, n, 0, addrBuf, addrLen);
+      const got = sockets().recvfrom(fd, bytes, n, 0, addrBuf, addrLen);
       if (got >= 0) return [got, decodeSockaddr(addrBuf, addrLen[0])];
       const code = errno();
       if (code === EINTR) continue;
@@ -478,16 +485,18 @@ export class Socket {
   }
 
   /** Sends a datagram to `address` (or the connected peer when null). */
-  sendto(data: Uint8Array, address: Address | null): number | null {
+  sendto(
+    data: ArrayBufferView | ArrayBuffer,
+    address: Address | null,
+  ): number | null {
+    const bytes = bytesOf(data);
+    const n = checkByteCount(bytes, undefined);
+    const sa = address === null ? null : encodeSockaddr(this.family, address);
     const fd = this.open("sendto");
-    const n = Math.min(data.length, MAX_IO);
     for (;;) {
-      let sent: number;
-      if (address === null) sent = sockets().send(fd, data, n, MSG_NOSIGNAL);
-      else {
-        const sa = encodeSockaddr(this.family, address);
-        sent = sockets().sendto(fd, data, n, MSG_NOSIGNAL, sa.bytes, sa.length);
-      }
+      const sent = sa === null
+        ? sockets().send(fd, bytes, n, MSG_NOSIGNAL)
+        : sockets().sendto(fd, bytes, n, MSG_NOSIGNAL, sa.bytes, sa.length);
       if (sent >= 0) return sent;
       const code = errno();
       if (code === EINTR) continue;
@@ -498,14 +507,36 @@ export class Socket {
 
   /** Convenience: up to `n` fresh bytes, empty at EOF, null if none yet. */
   recv(n: number): Uint8Array | null {
-    const buf = new Uint8Array(n);
+    const buf = new Uint8Array(checkInt(n, "n", 0, MAX_IO));
     const got = this.recvInto(buf);
     return got === null ? null : buf.subarray(0, got);
   }
 
+  /**
+   * Copies up to `count` bytes from file descriptor `inFd` at `offset` to
+   * this socket with sendfile(2): the count (0 at the end of the file), or
+   * null when the socket is full. OSError (EINVAL, ENOSYS...) means the
+   * file cannot be sent this way.
+   */
+  sendfile(inFd: number, offset: number, count: number): number | null {
+    checkFd(inFd, "inFd");
+    checkOffset(offset);
+    const n = Math.min(checkInt(count, "count", 0, Number.MAX_SAFE_INTEGER), MAX_IO);
+    const fd = this.open("sendfile");
+    const off = new BigInt64Array([BigInt(offset)]);
+    for (;;) {
+      const sent = sockets().sendfile(fd, inFd, off, n);
+      if (sent >= 0) return sent;
+      const code = errno();
+      if (code === EINTR) continue;
+      if (code === EAGAIN) return null;
+      throw osError(code, "sendfile", `fd ${inFd} -> fd ${fd}`);
+    }
+  }
+
   /** The pending error of a non-blocking connect (SO_ERROR), cleared. */
   takeError(): number {
-    return this.getsockopt(SOL_SOCKET, 4 /* SO_ERROR */);
+    return this.getsockopt(SOL_SOCKET, SO_ERROR);
   }
 
   /** Wraps an accepted or inherited descriptor. */
@@ -571,7 +602,9 @@ export function socketpair(
   type: number = SOCK_STREAM,
   proto = 0,
 ): [Socket, Socket] {
+  checkFamily(family);
   checkType(type);
+  checkInt32(proto, "proto");
   const fds = new Int32Array(2);
   check(
     sockets().socketpair(
@@ -586,26 +619,4 @@ export function socketpair(
     Socket.adopt(fds[0], family, type, proto),
     Socket.adopt(fds[1], family, type, proto),
   ];
-}
-
-/**
- * Copies up to `count` bytes from file `inFd` at `offset` to socket
- * `outFd` with sendfile(2): the count, or null when the socket is full.
- * OSError (EINVAL/ENOSYS...) means the file cannot be sent this way.
- */
-export function trySendfile(
-  outFd: number,
-  inFd: number,
-  offset: number,
-  count: number,
-): number | null {
-  const off = new BigInt64Array([BigInt(offset)]);
-  for (;;) {
-    const sent = sockets().sendfile(outFd, inFd, off, Math.min(count, MAX_IO));
-    if (sent >= 0) return sent;
-    const code = errno();
-    if (code === EINTR) continue;
-    if (code === EAGAIN) return null;
-    throw osError(code, "sendfile", `fd ${inFd} -> fd ${outFd}`);
-  }
 }

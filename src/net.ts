@@ -8,7 +8,7 @@
  * @module
  */
 import { lstatSync, unlinkSync } from "node:fs";
-import { Socket, trySendfile } from "../ffi/socket.ts";
+import { Socket } from "../ffi/socket.ts";
 import { type AddrInfo, AI_PASSIVE } from "../ffi/dns.ts";
 import {
   type Address,
@@ -124,6 +124,55 @@ export interface DatagramEndpointOptions extends GetaddrinfoOptions {
   sock?: Socket;
 }
 
+/**
+ * A socket made (or taken) by a call in progress: until a transport or a
+ * server's close() takes it over, `loop.close()` closes it, so a connect
+ * still in flight when the loop closes leaks nothing.
+ */
+function ownSocket(loop: NetLoop, sock: Socket): Socket {
+  loop._openSockets.add(sock);
+  return sock;
+}
+
+/** Closes a socket of a failed call and forgets it. */
+function dropSocket(loop: NetLoop, sock: Socket): void {
+  loop._openSockets.delete(sock);
+  sock.close();
+}
+
+/**
+ * Calls a protocol factory and checks that it made a protocol of the kind
+ * (TypeError naming what is missing, instead of a failure deep inside the
+ * transport later).
+ */
+export function makeProtocol<P>(
+  factory: () => P,
+  kind: "stream" | "datagram",
+): P {
+  const protocol = factory();
+  const methods = kind === "stream"
+    ? ["connectionMade", "connectionLost"]
+    : ["connectionMade", "connectionLost", "datagramReceived", "errorReceived"];
+  const p = protocol as Record<string, unknown> | null;
+  const missing = p === null || typeof p !== "object"
+    ? methods
+    : methods.filter((m) => typeof p[m] !== "function");
+  if (
+    missing.length === 0 && kind === "stream" &&
+    typeof p!.dataReceived !== "function" && typeof p!.getBuffer !== "function"
+  ) {
+    missing.push("dataReceived");
+  }
+  if (missing.length > 0) {
+    throw new TypeError(
+      `protocolFactory() must return a ${
+        kind === "stream" ? "Protocol or BufferedProtocol" : "DatagramProtocol"
+      }, got ${String(protocol)} (missing ${missing.join(", ")})`,
+    );
+  }
+  return protocol;
+}
+
 function checkFactory(factory: unknown, method: string): void {
   if (typeof factory !== "function") {
     throw new TypeError(
@@ -193,7 +242,7 @@ async function connectOne(
   localInfos: AddrInfo[] | null,
 ): Promise<Socket> {
   const [family, type, proto, , address] = info;
-  const sock = new Socket(family, type, proto);
+  const sock = ownSocket(loop, new Socket(family, type, proto));
   try {
     if (localInfos !== null) {
       let bound = false;
@@ -222,7 +271,7 @@ async function connectOne(
     await loop.sockConnect(sock, address);
     return sock;
   } catch (error) {
-    sock.close();
+    dropSocket(loop, sock);
     throw error;
   }
 }
@@ -259,7 +308,7 @@ async function staggeredRace(
       const error = task.exception();
       if (error) errors[index] = error;
       else if (winner === null) winner = task.result();
-      else task.result().close();
+      else dropSocket(loop, task.result());
       poke();
     });
   };
@@ -278,7 +327,7 @@ async function staggeredRace(
     }
   } catch (error) {
     // Cancelled: a socket that won meanwhile is nobody's.
-    (winner as Socket | null)?.close();
+    if (winner !== null) dropSocket(loop, winner);
     throw error;
   } finally {
     timer?.cancel();
@@ -311,7 +360,7 @@ export async function createConnectionTransport<P extends BaseProtocol>(
   protocolFactory: () => P,
   server: TransportServer | null = null,
 ): Promise<[Transport, P]> {
-  const protocol = protocolFactory();
+  const protocol = makeProtocol(protocolFactory, "stream");
   const waiter = loop.createFuture<void>();
   const transport = new SocketTransport(
     loop,
@@ -400,7 +449,7 @@ export async function createConnection<P extends BaseProtocol>(
   try {
     return await createConnectionTransport(loop, sock, protocolFactory);
   } catch (error) {
-    sock.close();
+    dropSocket(loop, sock);
     throw error;
   }
 }
@@ -436,7 +485,7 @@ async function bindServerSockets(
         seen.add(key);
         let sock: Socket;
         try {
-          sock = new Socket(family, type, proto);
+          sock = ownSocket(loop, new Socket(family, type, proto));
         } catch (error) {
           // This host has no such family (IPv6 disabled): skip it.
           if (error instanceof OSError && error.code === "EAFNOSUPPORT") {
@@ -480,7 +529,7 @@ async function bindServerSockets(
     }
     return sockets;
   } catch (error) {
-    for (const sock of sockets) sock.close();
+    for (const sock of sockets) dropSocket(loop, sock);
     throw error;
   }
 }
@@ -494,6 +543,7 @@ export async function createServer(
   options: CreateServerOptions = {},
 ): Promise<Server> {
   checkFactory(protocolFactory, "createServer");
+  checkServerHost(host);
   const backlog = checkBacklog(options.backlog);
   let sockets: Socket[];
   if (
@@ -511,7 +561,7 @@ export async function createServer(
       throw new RangeError("Neither host/port nor sock were specified");
     }
     checkSockType(options.sock, SOCK_STREAM, "createServer");
-    sockets = [options.sock];
+    sockets = [ownSocket(loop, options.sock)];
   }
   const server = new Server(loop, sockets, protocolFactory, backlog);
   if (options.startServing ?? true) {
@@ -523,6 +573,17 @@ export async function createServer(
     }
   }
   return server;
+}
+
+/** createServer()'s host: a string, a list of strings, null or undefined. */
+function checkServerHost(host: unknown): void {
+  if (host === undefined || host === null || typeof host === "string") return;
+  if (Array.isArray(host) && host.every((h) => typeof h === "string")) return;
+  throw new TypeError(
+    `host must be a string, a list of strings or null, got ${
+      Array.isArray(host) ? "a list with a non-string" : typeof host
+    }`,
+  );
 }
 
 function checkBacklog(backlog: number | undefined): number {
@@ -551,11 +612,11 @@ export async function createUnixConnection<P extends BaseProtocol>(
     if (typeof path !== "string") {
       throw new TypeError(`path must be a string, got ${String(path)}`);
     }
-    sock = new Socket(AF_UNIX, SOCK_STREAM);
+    sock = ownSocket(loop, new Socket(AF_UNIX, SOCK_STREAM));
     try {
       await loop.sockConnect(sock, path);
     } catch (error) {
-      sock.close();
+      dropSocket(loop, sock);
       throw error;
     }
   } else {
@@ -573,7 +634,7 @@ export async function createUnixConnection<P extends BaseProtocol>(
   try {
     return await createConnectionTransport(loop, sock, protocolFactory);
   } catch (error) {
-    sock.close();
+    dropSocket(loop, sock);
     throw error;
   }
 }
@@ -609,11 +670,11 @@ export async function createUnixServer(
     }
     const abstract = path.startsWith("\0");
     if (!abstract) removeStaleSocket(path);
-    sock = new Socket(AF_UNIX, SOCK_STREAM);
+    sock = ownSocket(loop, new Socket(AF_UNIX, SOCK_STREAM));
     try {
       sock.bind(path);
     } catch (error) {
-      sock.close();
+      dropSocket(loop, sock);
       if (error instanceof OSError && error.code === "EADDRINUSE") {
         throw new OSError(
           error.errno,
@@ -625,16 +686,7 @@ export async function createUnixServer(
       }
       throw error;
     }
-    if (!abstract && (options.cleanupSocket ?? true)) {
-      const ino = lstatSync(path).ino;
-      cleanup = () => {
-        try {
-          if (lstatSync(path).ino === ino) unlinkSync(path);
-        } catch {
-          // Gone already.
-        }
-      };
-    }
+    if (options.cleanupSocket ?? true) cleanup = socketFileCleanup(path);
   } else {
     if (options.sock === undefined) {
       throw new RangeError("path was not specified, and no sock specified");
@@ -644,6 +696,17 @@ export async function createUnixServer(
       throw new RangeError(
         `A UNIX Domain Stream Socket was expected, got ${sock}`,
       );
+    }
+    ownSocket(loop, sock);
+    // CPython 3.13: a given socket's bound path is removed at close too.
+    if (options.cleanupSocket ?? true) {
+      let name: Address | null = null;
+      try {
+        name = sock.getsockname();
+      } catch {
+        // Not bound: nothing to remove.
+      }
+      if (typeof name === "string") cleanup = socketFileCleanup(name);
     }
   }
   const server = new Server(loop, [sock], protocolFactory, backlog, cleanup);
@@ -656,6 +719,28 @@ export async function createUnixServer(
     }
   }
   return server;
+}
+
+/**
+ * Removes the socket file at `path` when the server closes, if it is still
+ * the one this server bound (same inode): a later server's file at the
+ * same path is left alone. Null for abstract or unnamed sockets.
+ */
+function socketFileCleanup(path: string): (() => void) | null {
+  if (path === "" || path.startsWith("\0")) return null;
+  let ino: number | bigint;
+  try {
+    ino = lstatSync(path).ino;
+  } catch {
+    return null;
+  }
+  return () => {
+    try {
+      if (lstatSync(path).ino === ino) unlinkSync(path);
+    } catch {
+      // Gone already.
+    }
+  };
 }
 
 /** loop.connectAcceptedSocket(). */
@@ -755,7 +840,10 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
       local = localInfos?.find((i) => i[0] === chosenFamily)?.[4] ?? null;
       remote = remoteInfos?.find((i) => i[0] === chosenFamily)?.[4] ?? null;
     }
-    sock = new Socket(chosenFamily || AF_INET, SOCK_DGRAM, proto);
+    sock = ownSocket(
+      loop,
+      new Socket(chosenFamily || AF_INET, SOCK_DGRAM, proto),
+    );
     try {
       if (options.reusePort) sock.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
       if (options.allowBroadcast) sock.setsockopt(SOL_SOCKET, SO_BROADCAST, 1);
@@ -764,11 +852,17 @@ export async function createDatagramEndpoint<P extends DatagramProtocol>(
         await loop.sockConnect(sock, remote);
       }
     } catch (error) {
-      sock.close();
+      dropSocket(loop, sock);
       throw error;
     }
   }
-  const protocol = protocolFactory();
+  let protocol: P;
+  try {
+    protocol = makeProtocol(protocolFactory, "datagram");
+  } catch (error) {
+    if (options.sock === undefined) dropSocket(loop, sock);
+    throw error;
+  }
   const waiter = loop.createFuture<void>();
   const transport = new SocketDatagramTransport(
     loop,
@@ -830,12 +924,15 @@ function checkRange(offset: number, count: number | null): void {
   }
 }
 
+/** Waits until a socket has room again (rejects when it never will). */
+type WaitWritable = () => PromiseLike<void>;
+
 /**
  * loop.sockSendfile(): sendfile(2) from `file` at `offset`, waiting for
- * room as needed; falls back to read + sockSendall for files the kernel
- * cannot send. The file's position is left at the end of what was sent.
+ * room as needed; falls back to read + send for files the kernel cannot
+ * send. The file's position is left at the end of what was sent.
  */
-export async function sockSendfile(
+export function sockSendfile(
   loop: NetLoop,
   sock: Socket,
   file: unknown,
@@ -850,6 +947,29 @@ export async function sockSendfile(
   if (sock.type !== SOCK_STREAM) {
     throw new RangeError("only SOCK_STREAM type sockets are supported");
   }
+  return sendFileOn(
+    sock,
+    fd,
+    offset,
+    count,
+    options,
+    () => writable(loop, sock),
+    readChunk,
+    seek,
+  );
+}
+
+/** sendfile(2), or read + send, over `sock`; `waitWritable` waits for room. */
+async function sendFileOn(
+  sock: Socket,
+  fd: number,
+  offset: number,
+  count: number | null,
+  options: SendfileOptions,
+  waitWritable: WaitWritable,
+  readChunk: (fd: number, buf: Uint8Array, position: number) => number,
+  seek: (fd: number, position: number) => void,
+): Promise<number> {
   let total = 0;
   let native = true;
   try {
@@ -857,7 +977,7 @@ export async function sockSendfile(
       const want = count === null ? 0x7fff0000 : count - total;
       let n: number | null;
       try {
-        n = trySendfile(sock.fileno(), fd, offset + total, want);
+        n = sock.sendfile(fd, offset + total, want);
       } catch (error) {
         if (
           total === 0 && error instanceof OSError &&
@@ -869,7 +989,7 @@ export async function sockSendfile(
         throw error;
       }
       if (n === null) {
-        await writable(loop, sock);
+        await waitWritable();
         continue;
       }
       if (n === 0) break; // end of file
@@ -884,7 +1004,15 @@ export async function sockSendfile(
       `sendfile(2) cannot send fd ${fd}, and fallback is off`,
     );
   }
-  return await sendfileFallback(loop, sock, fd, offset, count, readChunk, seek);
+  return await sendfileFallback(
+    sock,
+    fd,
+    offset,
+    count,
+    waitWritable,
+    readChunk,
+    seek,
+  );
 }
 
 /** Resolves when `sock` is writable. */
@@ -894,18 +1022,17 @@ function writable(loop: NetLoop, sock: Socket): Promise<void> {
   const handle = loop._addWriter(fd, () => {
     if (!fut.done()) fut.setResult(undefined);
   });
-  fut.addDoneCallback(() => {
-    if (!handle.cancelled()) loop._removeWriter(fd);
-  });
+  fut.addDoneCallback(() => loop._removeWriter(fd, handle));
   return fut;
 }
 
+/** Reads the file in chunks and sends each, waiting for room as needed. */
 async function sendfileFallback(
-  loop: NetLoop,
   sock: Socket,
   fd: number,
   offset: number,
   count: number | null,
+  waitWritable: WaitWritable,
   readChunk: (fd: number, buf: Uint8Array, position: number) => number,
   seek: (fd: number, position: number) => void,
 ): Promise<number> {
@@ -919,8 +1046,15 @@ async function sendfileFallback(
       );
       const n = readChunk(fd, buf.subarray(0, want), offset + total);
       if (n === 0) break;
-      await loop.sockSendall(sock, buf.slice(0, n));
-      total += n;
+      let rest = buf.subarray(0, n);
+      while (rest.length > 0) {
+        const sent = sock.send(rest);
+        if (sent === null) await waitWritable();
+        else {
+          rest = rest.subarray(sent);
+          total += sent;
+        }
+      }
     }
   } finally {
     if (total > 0) seek(fd, offset + total);
@@ -930,7 +1064,9 @@ async function sendfileFallback(
 
 /**
  * loop.sendfile(transport, ...): flushes the transport, pauses its
- * reading, sends the file over its socket, resumes.
+ * reading, sends the file over its socket, resumes. write() raises
+ * RuntimeError for the whole call; closing or aborting the transport
+ * meanwhile rejects it with ConnectionError.
  */
 export async function transportSendfile(
   loop: NetLoop,
@@ -954,21 +1090,18 @@ export async function transportSendfile(
   if (wasReading) transport.pauseReading();
   try {
     await transport._makeEmptyWaiter();
-    try {
-      return await sockSendfile(
-        loop,
-        transport._socket(),
-        fd,
-        offset,
-        count,
-        options,
-        readChunk,
-        seek,
-      );
-    } finally {
-      transport._resetEmptyWaiter();
-    }
+    return await sendFileOn(
+      transport._socket(),
+      fd,
+      offset,
+      count,
+      options,
+      () => transport._waitWritable(),
+      readChunk,
+      seek,
+    );
   } finally {
+    transport._resetEmptyWaiter();
     if (wasReading && !transport.isClosing()) transport.resumeReading();
   }
 }

@@ -87,8 +87,13 @@ export class SelectorEventLoop extends BaseEventLoop {
   readonly _transports: Map<number, BaseSocketTransport> = new Map();
   /** @internal One read buffer for every transport of this loop. */
   readonly _readBuffer: Uint8Array = new Uint8Array(MAX_READ_SIZE);
-  /** Listening sockets being served. */
-  private readonly _listening = new Set<Socket>();
+  /**
+   * @internal Sockets that calls in progress made or took (connects,
+   * servers) and no transport owns yet: close() closes them.
+   */
+  readonly _openSockets: Set<Socket> = new Set();
+  /** Listening sockets being served, with their reader's token. */
+  private readonly _listening = new Map<Socket, Handle | null>();
   private _resolver: Resolver | null = null;
 
   /** Creates a loop over `selector` (default: the best one for this OS). */
@@ -318,24 +323,34 @@ export class SelectorEventLoop extends BaseEventLoop {
     return this._removeWatcher(fd, EVENT_WRITE);
   }
 
-  /** @internal addReader for transports (no ownership check). */
+  /**
+   * @internal addReader for transports and socket ops (no ownership
+   * check). The returned handle is the registration's token: only a
+   * `_removeReader(fd, token)` with this very handle removes it.
+   */
   _addReader(fd: number, callback: Callback): Handle {
     return this._addWatcher(fd, callback, [], EVENT_READ, "addReader");
   }
 
-  /** @internal addWriter for transports. */
+  /** @internal addWriter for transports; returns the token. */
   _addWriter(fd: number, callback: Callback): Handle {
     return this._addWatcher(fd, callback, [], EVENT_WRITE, "addWriter");
   }
 
-  /** @internal removeReader for transports. */
-  _removeReader(fd: number): boolean {
-    return this._removeWatcher(fd, EVENT_READ);
+  /**
+   * @internal Removes the reader of `fd` if it is still `token`. Owners
+   * that hold a token can never remove a later owner's watcher, even
+   * when the kernel has given their fd number to a new socket.
+   */
+  _removeReader(fd: number, token: Handle | null): boolean {
+    if (token === null) return false;
+    return this._removeWatcher(fd, EVENT_READ, token);
   }
 
-  /** @internal removeWriter for transports. */
-  _removeWriter(fd: number): boolean {
-    return this._removeWatcher(fd, EVENT_WRITE);
+  /** @internal Removes the writer of `fd` if it is still `token`. */
+  _removeWriter(fd: number, token: Handle | null): boolean {
+    if (token === null) return false;
+    return this._removeWatcher(fd, EVENT_WRITE, token);
   }
 
   /** @internal RuntimeError when a live transport owns `fd`. */
@@ -389,14 +404,22 @@ export class SelectorEventLoop extends BaseEventLoop {
     return handle;
   }
 
-  /** Removes a reader or writer; unregisters the fd when nothing is left. */
-  private _removeWatcher(fileobj: FileLike, event: number): boolean {
+  /**
+   * Removes a reader or writer (only `token`, when given); unregisters the
+   * fd when nothing is left.
+   */
+  private _removeWatcher(
+    fileobj: FileLike,
+    event: number,
+    token?: Handle,
+  ): boolean {
     if (this.isClosed()) return false;
     const fd = fileobjToFd(fileobj);
     const key = this._selector.get(fd);
     if (key === undefined) return false;
     const [reader, writer] = key.data;
     const old = event === EVENT_READ ? reader : writer;
+    if (token !== undefined && old !== token) return false;
     const mask = key.events & ~event;
     if (mask === 0) this._selector.unregister(fd);
     else {
@@ -715,18 +738,28 @@ export class SelectorEventLoop extends BaseEventLoop {
     server: Server,
     backlog: number,
   ): void {
-    if (sock.fileno() < 0) return;
-    this._listening.add(sock);
-    this._addReader(
-      sock.fileno(),
-      () => this._acceptConnections(protocolFactory, sock, server, backlog),
+    if (sock.fileno() < 0 || this._listening.get(sock)) return;
+    this._listening.set(
+      sock,
+      this._addReader(
+        sock.fileno(),
+        () => this._acceptConnections(protocolFactory, sock, server, backlog),
+      ),
     );
+  }
+
+  /** Stops watching a listening socket (its own registration only). */
+  private _unwatchListener(sock: Socket): void {
+    const token = this._listening.get(sock) ?? null;
+    if (token === null) return;
+    this._listening.set(sock, null);
+    this._removeReader(sock.fileno(), token);
   }
 
   /** @internal Stops accepting on `sock` and closes it. */
   _stopServing(sock: Socket): void {
     if (sock.fileno() >= 0) {
-      this._removeReader(sock.fileno());
+      this._unwatchListener(sock);
       // A poll in flight on the waiter thread holds a reference to the
       // socket, so close() alone would leave it listening until that poll
       // returns; shutdown() stops the listener now.
@@ -737,6 +770,7 @@ export class SelectorEventLoop extends BaseEventLoop {
       }
     }
     this._listening.delete(sock);
+    this._openSockets.delete(sock);
     sock.close();
   }
 
@@ -769,7 +803,7 @@ export class SelectorEventLoop extends BaseEventLoop {
           exception: error,
           socket: sock,
         });
-        this._removeReader(sock.fileno());
+        this._unwatchListener(sock);
         this.callLater(
           ACCEPT_RETRY_DELAY,
           () => {
@@ -799,7 +833,7 @@ export class SelectorEventLoop extends BaseEventLoop {
   ): void {
     let protocol: BaseProtocol;
     try {
-      protocol = protocolFactory();
+      protocol = net.makeProtocol(protocolFactory, "stream");
     } catch (error) {
       conn.close();
       this.callExceptionHandler({
@@ -836,8 +870,10 @@ export class SelectorEventLoop extends BaseEventLoop {
       transport._closeOnLoopClose();
     }
     this._transports.clear();
-    for (const sock of this._listening) sock.close();
+    for (const sock of this._listening.keys()) sock.close();
     this._listening.clear();
+    for (const sock of this._openSockets) sock.close();
+    this._openSockets.clear();
     this._resolver?.close();
     this._resolver = null;
     this._waiter?.close();

@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { type Socket, toBytes } from "../ffi/socket.ts";
+import type { Socket } from "../ffi/socket.ts";
+import { bytesOf } from "../ffi/validate.ts";
 import {
   type Address,
   AF_INET,
@@ -24,7 +25,7 @@ import {
 } from "../ffi/sys/sockaddr.ts";
 import { concatBytes, copyBytes } from "./bytes.ts";
 import type { AbstractEventLoop, Handle } from "./events.ts";
-import { OSError, RuntimeError } from "./exceptions.ts";
+import { ConnectionError, OSError, RuntimeError } from "./exceptions.ts";
 import type { Future } from "./futures.ts";
 import { logger } from "./log.ts";
 import {
@@ -33,7 +34,11 @@ import {
   type DatagramProtocol,
   type Protocol,
 } from "./protocols.ts";
-import { DatagramTransport, Transport } from "./transports.ts";
+import {
+  type BaseTransport,
+  DatagramTransport,
+  Transport,
+} from "./transports.ts";
 
 /** Bytes read per readable event (asyncio's max_size). */
 export const MAX_READ_SIZE = 256 * 1024;
@@ -48,14 +53,16 @@ export interface TransportLoop extends AbstractEventLoop {
   _transports: Map<number, BaseSocketTransport>;
   /** A scratch buffer for reads (one JS thread). */
   _readBuffer: Uint8Array;
-  /** addReader without the transport-ownership check. */
+  /** Sockets the loop closes at close() until a transport takes them. */
+  _openSockets: Set<Socket>;
+  /** addReader without the transport-ownership check; returns the token. */
   _addReader(fd: number, callback: () => void): Handle;
-  /** addWriter without the check. */
+  /** addWriter without the check; returns the token. */
   _addWriter(fd: number, callback: () => void): Handle;
-  /** removeReader without the check. */
-  _removeReader(fd: number): boolean;
-  /** removeWriter without the check. */
-  _removeWriter(fd: number): boolean;
+  /** Removes the reader of `fd` if it is still `token`. */
+  _removeReader(fd: number, token: Handle | null): boolean;
+  /** Removes the writer of `fd` if it is still `token`. */
+  _removeWriter(fd: number, token: Handle | null): boolean;
 }
 
 /** A server that counts its connections (see Server). */
@@ -92,10 +99,20 @@ function isConnectionError(error: unknown): boolean {
       error.code === "ENOTCONN");
 }
 
-/** What every socket transport shares: closing, extra info, flow control. */
+/**
+ * What every socket transport shares: closing, extra info, flow control,
+ * and the watchers on its socket.
+ *
+ * A transport watches its fd only through {@link _watchReading} /
+ * {@link _watchWriting}, which keep the registration's token, and
+ * removes only that token. Once the socket is closed (connectionLost, or
+ * the loop's close) the transport never registers, removes or unmaps
+ * anything for that fd number again: the kernel hands the number to the
+ * next socket at once.
+ */
 export abstract class BaseSocketTransport extends Transport {
   protected _loop: TransportLoop;
-  /** The socket (null once the connection is lost). */
+  /** The socket (closed, fd -1, once the connection is lost). */
   protected _sock: Socket;
   protected readonly _sockFd: number;
   protected _protocol: BaseProtocol | null;
@@ -106,6 +123,8 @@ export abstract class BaseSocketTransport extends Transport {
   protected _highWater = DEFAULT_HIGH_WATER;
   protected _lowWater = DEFAULT_HIGH_WATER / 4;
   private readonly _extra: Record<string, unknown>;
+  private _readToken: Handle | null = null;
+  private _writeToken: Handle | null = null;
 
   constructor(
     loop: TransportLoop,
@@ -135,6 +154,7 @@ export abstract class BaseSocketTransport extends Transport {
         this._extra.peername = null;
       }
     }
+    loop._openSockets.delete(sock);
     loop._transports.set(this._sockFd, this);
     server?._attach(this);
   }
@@ -197,10 +217,41 @@ export abstract class BaseSocketTransport extends Transport {
       this._loop.callExceptionHandler({
         message: `protocol.${method}() failed`,
         exception: error,
-        transport: this,
+        transport: this._publicTransport(),
         protocol: this._protocol,
       });
     }
+  }
+
+  /** The object users know as the transport (exception contexts). */
+  protected _publicTransport(): BaseTransport {
+    return this;
+  }
+
+  /** Watches the socket for reading (no-op once the socket is closed). */
+  protected _watchReading(callback: () => void): void {
+    if (this._sock.closed || this._readToken !== null) return;
+    this._readToken = this._loop._addReader(this._sockFd, callback);
+  }
+
+  /** Stops this transport's reader (never another owner's). */
+  protected _unwatchReading(): void {
+    const token = this._readToken;
+    this._readToken = null;
+    this._loop._removeReader(this._sockFd, token);
+  }
+
+  /** Watches the socket for writing (no-op once the socket is closed). */
+  protected _watchWriting(callback: () => void): void {
+    if (this._sock.closed || this._writeToken !== null) return;
+    this._writeToken = this._loop._addWriter(this._sockFd, callback);
+  }
+
+  /** Stops this transport's writer (never another owner's). */
+  protected _unwatchWriting(): void {
+    const token = this._writeToken;
+    this._writeToken = null;
+    this._loop._removeWriter(this._sockFd, token);
   }
 
   /** Closes at once, dropping buffered data. */
@@ -218,7 +269,7 @@ export abstract class BaseSocketTransport extends Transport {
       this._loop.callExceptionHandler({
         message,
         exception: error,
-        transport: this,
+        transport: this._publicTransport(),
         protocol: this._protocol,
       });
     }
@@ -229,10 +280,10 @@ export abstract class BaseSocketTransport extends Transport {
   protected _forceClose(error: Error | null): void {
     if (this._connLost) return;
     this._clearBuffer();
-    this._loop._removeWriter(this._sockFd);
+    this._unwatchWriting();
     if (!this._closing) {
       this._closing = true;
-      this._loop._removeReader(this._sockFd);
+      this._unwatchReading();
     }
     this._connLost++;
     this._loop.callSoon(() => this._callConnectionLost(error));
@@ -249,27 +300,38 @@ export abstract class BaseSocketTransport extends Transport {
   /** @internal The loop is closing: release the socket, call nothing. */
   _closeOnLoopClose(): void {
     this._closing = true;
-    this._connLost++;
     this._clearBuffer();
-    this._sock.close();
-    this._protocol = null;
-    const server = this._server;
-    this._server = null;
-    server?._detach(this);
+    this._releaseSocket();
   }
 
   /** Tells the protocol, closes the socket, leaves the server. */
   protected _callConnectionLost(error: Error | null): void {
+    if (this._sock.closed) return;
     try {
       this._protocol?.connectionLost(error);
     } finally {
-      this._loop._transports.delete(this._sockFd);
-      this._sock.close();
-      this._protocol = null;
-      const server = this._server;
-      this._server = null;
-      server?._detach(this);
+      this._releaseSocket();
     }
+  }
+
+  /**
+   * Gives up the socket, once: its watchers (by token), the loop's map
+   * entry (only if it is still ours), the descriptor, the protocol and
+   * the server. From here on every write is dropped as "connection lost".
+   */
+  private _releaseSocket(): void {
+    if (this._sock.closed) return;
+    this._unwatchReading();
+    this._unwatchWriting();
+    if (this._loop._transports.get(this._sockFd) === this) {
+      this._loop._transports.delete(this._sockFd);
+    }
+    this._sock.close();
+    if (this._connLost === 0) this._connLost = 1;
+    this._protocol = null;
+    const server = this._server;
+    this._server = null;
+    server?._detach(this);
   }
 
   override toString(): string {
@@ -307,6 +369,7 @@ export class SocketTransport extends BaseSocketTransport {
   private _eof = false;
   private _paused = false;
   private _emptyWaiter: Future<void> | null = null;
+  private _sendfileWait: Future<void> | null = null;
   private _buffered: boolean;
 
   /**
@@ -327,21 +390,18 @@ export class SocketTransport extends BaseSocketTransport {
     loop.callSoon(() => this._start(waiter));
   }
 
+  /**
+   * connectionMade(), then reading, then the waiter, as asyncio schedules
+   * them. A connectionMade() that throws is reported to the exception
+   * handler like any callback error; the connection goes on.
+   */
   private _start(waiter: Future<void> | null): void {
     if (this._connLost) {
       if (waiter && !waiter.done()) waiter.setResult(undefined);
       return;
     }
-    try {
-      this._protocol!.connectionMade(this);
-    } catch (error) {
-      if (waiter && !waiter.done()) waiter.setException(error);
-      this._fatalError(error, "protocol.connectionMade() failed");
-      return;
-    }
-    if (!this._closing && !this._paused) {
-      this._loop._addReader(this._sockFd, this._readReady);
-    }
+    callProtocol(this._loop, this, this._protocol!, "connectionMade");
+    if (!this._closing && !this._paused) this._watchReading(this._readReady);
     if (waiter && !waiter.done()) waiter.setResult(undefined);
   }
 
@@ -357,13 +417,13 @@ export class SocketTransport extends BaseSocketTransport {
   override pauseReading(): void {
     if (this._closing || this._paused) return;
     this._paused = true;
-    this._loop._removeReader(this._sockFd);
+    this._unwatchReading();
   }
 
   override resumeReading(): void {
     if (this._closing || !this._paused) return;
     this._paused = false;
-    this._loop._addReader(this._sockFd, this._readReady);
+    this._watchReading(this._readReady);
   }
 
   // -- reading --------------------------------------------------------------
@@ -447,7 +507,7 @@ export class SocketTransport extends BaseSocketTransport {
     }
     if (keepOpen === true) {
       // Half-closed: stop reading (it would report EOF forever), keep writing.
-      this._loop._removeReader(this._sockFd);
+      this._unwatchReading();
     } else this.close();
   }
 
@@ -459,7 +519,7 @@ export class SocketTransport extends BaseSocketTransport {
 
   /** Sends `data` now, buffering what the kernel does not take. */
   override write(data: Uint8Array): void {
-    const bytes = toBytes(data);
+    const bytes = bytesOf(data);
     if (this._eof) {
       throw new RuntimeError("Cannot call write() after writeEof()");
     }
@@ -485,7 +545,7 @@ export class SocketTransport extends BaseSocketTransport {
       }
       if (n === bytes.length) return;
       rest = n === null ? bytes : bytes.subarray(n);
-      this._loop._addWriter(this._sockFd, this._writeReady);
+      this._watchWriting(this._writeReady);
     }
     // The caller may reuse its array: keep a copy.
     this._chunks.push(rest.slice());
@@ -494,7 +554,7 @@ export class SocketTransport extends BaseSocketTransport {
   }
 
   override writelines(list: Iterable<Uint8Array>): void {
-    const parts = [...list].map((data) => toBytes(data));
+    const parts = [...list].map((data) => bytesOf(data));
     if (parts.length === 1) return this.write(parts[0]);
     this.write(concatBytes(parts));
   }
@@ -507,11 +567,9 @@ export class SocketTransport extends BaseSocketTransport {
       try {
         n = this._sock.send(chunk);
       } catch (error) {
-        this._loop._removeWriter(this._sockFd);
+        this._unwatchWriting();
         this._clearBuffer();
         this._fatalError(error, "Fatal write error on socket transport");
-        this._emptyWaiter?.setException(error);
-        this._emptyWaiter = null;
         return;
       }
       if (n === null) break;
@@ -520,13 +578,14 @@ export class SocketTransport extends BaseSocketTransport {
     }
     this._maybeResumeProtocol();
     if (this._bufferSize > 0) return;
-    this._loop._removeWriter(this._sockFd);
-    if (this._emptyWaiter !== null) {
+    this._unwatchWriting();
+    if (this._emptyWaiter !== null && !this._emptyWaiter.done()) {
       this._emptyWaiter.setResult(undefined);
-      this._emptyWaiter = null;
     }
-    if (this._closing) this._callConnectionLost(null);
-    else if (this._eof) this._shutdownWrite();
+    if (this._closing) {
+      this._connLost++;
+      this._callConnectionLost(null);
+    } else if (this._eof) this._shutdownWrite();
   };
 
   /** The bytes to send next: small chunks are joined into one send. */
@@ -594,33 +653,123 @@ export class SocketTransport extends BaseSocketTransport {
   override close(): void {
     if (this._closing) return;
     this._closing = true;
-    this._loop._removeReader(this._sockFd);
+    this._unwatchReading();
+    this._failSendfile();
     if (this._bufferSize === 0) {
       this._connLost++;
-      this._loop._removeWriter(this._sockFd);
+      this._unwatchWriting();
       this._loop.callSoon(() => this._callConnectionLost(null));
     }
   }
 
-  /** Resolves when the write buffer is empty (sendfile's flush). */
+  protected override _forceClose(error: Error | null): void {
+    this._failSendfile();
+    super._forceClose(error);
+  }
+
+  // -- sendfile -------------------------------------------------------------
+
+  /**
+   * Starts a sendfile: from now until {@link _resetEmptyWaiter}, write()
+   * raises RuntimeError. Resolves when the write buffer is empty; rejects
+   * with ConnectionError if the transport is closed first.
+   */
   _makeEmptyWaiter(): Future<void> {
     if (this._emptyWaiter !== null) {
       throw new RuntimeError("Empty waiter is already set");
     }
     const waiter = this._loop.createFuture<void>();
+    // Nobody may await it after a failure (the sendfile awaits it once).
+    waiter.then(undefined, () => {});
+    this._emptyWaiter = waiter;
     if (this._bufferSize === 0) waiter.setResult(undefined);
-    else this._emptyWaiter = waiter;
     return waiter;
   }
 
   /** Ends a sendfile's hold on write(). */
   _resetEmptyWaiter(): void {
     this._emptyWaiter = null;
+    this._sendfileWait = null;
+  }
+
+  /**
+   * For the sendfile in progress: resolves when the socket is writable;
+   * rejects with ConnectionError once the transport is closed or closing
+   * (close() and abort() end a sendfile to a peer that does not read).
+   */
+  _waitWritable(): Future<void> {
+    const fut = this._loop.createFuture<void>();
+    if (this._closing || this._sock.closed) {
+      fut.setException(closedError());
+      return fut;
+    }
+    this._sendfileWait = fut;
+    this._watchWriting(() => {
+      this._unwatchWriting();
+      if (!fut.done()) fut.setResult(undefined);
+    });
+    fut.addDoneCallback(() => {
+      if (this._sendfileWait === fut) {
+        this._sendfileWait = null;
+        this._unwatchWriting();
+      }
+    });
+    return fut;
+  }
+
+  /** The transport closes under a sendfile: its wait fails now. */
+  private _failSendfile(): void {
+    const emptyWaiter = this._emptyWaiter;
+    if (emptyWaiter !== null && !emptyWaiter.done()) {
+      emptyWaiter.setException(closedError());
+    }
+    const wait = this._sendfileWait;
+    this._sendfileWait = null;
+    if (wait !== null && !wait.done()) {
+      this._unwatchWriting();
+      wait.setException(closedError());
+    }
   }
 
   /** The socket (for sendfile). */
   _socket(): Socket {
     return this._sock;
+  }
+}
+
+/** The error a sendfile gets when its transport closes under it. */
+function closedError(): ConnectionError {
+  return new ConnectionError(
+    0,
+    "ECONNABORTED",
+    "Connection is closed",
+    "sendfile",
+    "the transport was closed during sendfile()",
+  );
+}
+
+/**
+ * Calls `protocol[method](transport)`; an exception goes to the loop's
+ * exception handler (as asyncio's call_soon(protocol.connection_made)
+ * would report it) and the connection goes on.
+ */
+function callProtocol(
+  loop: TransportLoop,
+  transport: Transport | DatagramTransport,
+  protocol: BaseProtocol,
+  method: "connectionMade",
+): void {
+  try {
+    protocol[method](transport);
+  } catch (error) {
+    loop.callExceptionHandler({
+      message: `Exception in callback ${
+        protocol.constructor?.name ?? "protocol"
+      }.${method}()`,
+      exception: error,
+      transport,
+      protocol,
+    });
   }
 }
 
@@ -699,19 +848,17 @@ class DatagramCore extends BaseSocketTransport {
     super(loop, sock, protocol, extra, null);
   }
 
+  protected override _publicTransport(): BaseTransport {
+    return this._outer;
+  }
+
   start(waiter: Future<void> | null): void {
     if (this._connLost) {
       if (waiter && !waiter.done()) waiter.setResult(undefined);
       return;
     }
-    try {
-      this._protocol!.connectionMade(this._outer);
-    } catch (error) {
-      if (waiter && !waiter.done()) waiter.setException(error);
-      this._fatalError(error, "protocol.connectionMade() failed");
-      return;
-    }
-    this._loop._addReader(this._sockFd, this._readReady);
+    callProtocol(this._loop, this._outer, this._protocol!, "connectionMade");
+    if (!this._closing) this._watchReading(this._readReady);
     if (waiter && !waiter.done()) waiter.setResult(undefined);
   }
 
@@ -746,7 +893,7 @@ class DatagramCore extends BaseSocketTransport {
   };
 
   sendto(data: Uint8Array, addr: Address | null): void {
-    const bytes = toBytes(data);
+    const bytes = bytesOf(data);
     if (this._address !== null && addr !== null) {
       if (formatAddress(addr) !== formatAddress(this._address)) {
         throw new RangeError(
@@ -774,7 +921,7 @@ class DatagramCore extends BaseSocketTransport {
         this._fatalError(error, "Fatal write error on datagram transport");
         return;
       }
-      this._loop._addWriter(this._sockFd, this._writeReady);
+      this._watchWriting(this._writeReady);
     }
     this._queue.push([bytes.slice(), addr]);
     this._bufferSize += bytes.length;
@@ -802,8 +949,11 @@ class DatagramCore extends BaseSocketTransport {
     }
     this._maybeResumeProtocol();
     if (this._queue.length > 0) return;
-    this._loop._removeWriter(this._sockFd);
-    if (this._closing) this._callConnectionLost(null);
+    this._unwatchWriting();
+    if (this._closing) {
+      this._connLost++;
+      this._callConnectionLost(null);
+    }
   };
 
   protected _clearBuffer(): void {
@@ -814,10 +964,10 @@ class DatagramCore extends BaseSocketTransport {
   override close(): void {
     if (this._closing) return;
     this._closing = true;
-    this._loop._removeReader(this._sockFd);
+    this._unwatchReading();
     if (this._bufferSize === 0) {
       this._connLost++;
-      this._loop._removeWriter(this._sockFd);
+      this._unwatchWriting();
       this._loop.callSoon(() => this._callConnectionLost(null));
     }
   }

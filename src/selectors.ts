@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { INT32_MAX } from "../ffi/validate.ts";
 
 /** The descriptor is readable. */
 export const EVENT_READ = 1;
@@ -96,7 +97,8 @@ export interface SelectorClass {
 /**
  * The fd of a file-like object (CPython's `_fileobj_to_fd`): an integer, or
  * an object with `fileno()`. Throws TypeError for other objects and
- * RangeError for negative or non-integer descriptors.
+ * RangeError for descriptors that are not integers in 0..2^31-1 (Bun's FFI
+ * would wrap `2 ** 32 + 5` to fd 5).
  */
 export function fileobjToFd(fileobj: FileLike): number {
   let fd: unknown = fileobj;
@@ -109,7 +111,7 @@ export function fileobjToFd(fileobj: FileLike): number {
     }
     fd = fileno.call(fileobj);
   }
-  if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0) {
+  if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd > INT32_MAX) {
     throw new RangeError(`Invalid file descriptor: ${describe(fd)}`);
   }
   return fd;

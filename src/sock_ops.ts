@@ -7,7 +7,7 @@
  * @module
  */
 import type { Socket } from "../ffi/socket.ts";
-import { toBytes } from "../ffi/socket.ts";
+import { bytesOf } from "../ffi/validate.ts";
 import {
   type Address,
   AF_INET,
@@ -24,14 +24,14 @@ import type { AbstractEventLoop, Handle } from "./events.ts";
 export interface SockOpsLoop extends AbstractEventLoop {
   /** Throws if a transport owns `fd`. */
   _ensureFdNoTransport(fd: number): void;
-  /** addReader without the ownership check; returns the handle. */
+  /** addReader without the ownership check; returns the token. */
   _addReader(fd: number, callback: () => void): Handle;
-  /** addWriter without the ownership check; returns the handle. */
+  /** addWriter without the ownership check; returns the token. */
   _addWriter(fd: number, callback: () => void): Handle;
-  /** removeReader without the check. */
-  _removeReader(fd: number): boolean;
-  /** removeWriter without the check. */
-  _removeWriter(fd: number): boolean;
+  /** Removes the reader of `fd` if it is still `token`. */
+  _removeReader(fd: number, token: Handle | null): boolean;
+  /** Removes the writer of `fd` if it is still `token`. */
+  _removeWriter(fd: number, token: Handle | null): boolean;
   /** A scratch buffer for reads (one JS thread). */
   _readBuffer: Uint8Array;
   /** Resolves a host name in `address` for `sock`'s family. */
@@ -91,12 +91,11 @@ function whenReady<T>(
   }
   const fut = loop.createFuture<T>();
   // The watcher goes as soon as the op is over (the caller may close the
-  // socket right after), unless a later op on the fd replaced it already,
-  // which cancelled this handle.
+  // socket right after); only this op's own registration (its token) is
+  // removed, never a later op's on the same fd number.
   const unwatch = () => {
-    if (handle.cancelled()) return;
-    if (write) loop._removeWriter(fd);
-    else loop._removeReader(fd);
+    if (write) loop._removeWriter(fd, handle);
+    else loop._removeReader(fd, handle);
   };
   const retry = () => {
     if (fut.done()) return;
@@ -144,7 +143,7 @@ export function sockRecvInto(
 ): Future<number> {
   let bytes: Uint8Array;
   try {
-    bytes = toBytes(buf, "buf");
+    bytes = bytesOf(buf, "buf");
   } catch (error) {
     return failed(loop, error);
   }
@@ -183,7 +182,7 @@ export function sockRecvfromInto(
 ): Future<[number, Address]> {
   let bytes: Uint8Array;
   try {
-    bytes = toBytes(buf, "buf");
+    bytes = bytesOf(buf, "buf");
     if (!Number.isInteger(nbytes) || nbytes < 0) {
       throw new RangeError(`nbytes must be >= 0, got ${nbytes}`);
     }
@@ -211,7 +210,7 @@ export function sockSendall(
 ): Future<void> {
   let rest: Uint8Array;
   try {
-    rest = toBytes(data);
+    rest = bytesOf(data);
   } catch (error) {
     return failed(loop, error);
   }
@@ -234,7 +233,7 @@ export function sockSendto(
 ): Future<number> {
   let bytes: Uint8Array;
   try {
-    bytes = toBytes(data);
+    bytes = bytesOf(data);
   } catch (error) {
     return failed(loop, error);
   }

@@ -15,7 +15,7 @@
  * @module
  */
 import type { Socket } from "../ffi/socket.ts";
-import { toBytes } from "../ffi/socket.ts";
+import { bytesOf } from "../ffi/validate.ts";
 import { concatBytes, copyBytes } from "./bytes.ts";
 import { type AbstractEventLoop, getRunningLoop } from "./events.ts";
 import { ConnectionResetError, RuntimeError } from "./exceptions.ts";
@@ -237,7 +237,7 @@ export class StreamReader {
 
   /** Adds a copy of `data` to the buffer. */
   feedData(data: Uint8Array): void {
-    this._feedOwned(copyBytes(toBytes(data)));
+    this._feedOwned(copyBytes(bytesOf(data)));
   }
 
   /** @internal Adds `data`, which the reader now owns (no copy). */
@@ -311,7 +311,7 @@ export class StreamReader {
   ): Promise<Uint8Array> {
     const sep = typeof separator === "string"
       ? new TextEncoder().encode(separator)
-      : toBytes(separator, "separator");
+      : bytesOf(separator, "separator");
     if (sep.length === 0) {
       throw new RangeError("Separator should be at least one-byte string");
     }
