@@ -5,9 +5,14 @@
  * - Deno: `nonblocking` FFI calls on Deno's blocking-call pool. All memory
  *   they touch is malloc'd and freed when the call has returned, even when
  *   the caller stopped waiting (cancellation).
- * - Bun: `nonblocking` is ignored, so a resolver Worker makes the calls
- *   (ffi/dns_worker.ts). It is referenced only while a request is pending
- *   and terminated by `close()`.
+ * - Bun: `nonblocking` is ignored, so resolver Workers make the calls
+ *   (ffi/dns_worker.ts). They are referenced only while a request is
+ *   pending and terminated by `close()`.
+ *
+ * Every request is checked on the calling thread first
+ * ({@link addrInfoRequest}, {@link nameInfoRequest}), so both runtimes
+ * reject bad input alike, before any resolver call; an error raised in a
+ * Worker crosses back with its class and fields ({@link errorToWire}).
  *
  * C API used (glibc):
  * ```c
@@ -33,7 +38,15 @@
  *
  * @module
  */
-import { GaiError } from "../src/exceptions.ts";
+import {
+  BrokenPipeError,
+  ConnectionAbortedError,
+  ConnectionError,
+  ConnectionRefusedError,
+  ConnectionResetError,
+  GaiError,
+  OSError,
+} from "../src/exceptions.ts";
 import { allocate, libcPath } from "./libc.ts";
 import {
   type NativeMemory,
@@ -48,6 +61,7 @@ import {
   decodeSockaddr,
   encodeSockaddr,
   formatAddress,
+  ipFamily,
 } from "./sys/sockaddr.ts";
 
 /** The layout of `struct addrinfo` (checked against C by tests). */
@@ -81,6 +95,9 @@ export const NI_NUMERICSERV = 2;
 export const NI_NAMEREQD = 8;
 /** getnameinfo flag: the service is a datagram one (udp). */
 export const NI_DGRAM = 16;
+
+/** getaddrinfo/getnameinfo result: the name is not known (or not numeric). */
+export const EAI_NONAME = -2;
 
 const EAI_NAMES: Record<number, string> = {
   [-1]: "EAI_BADFLAGS",
@@ -120,6 +137,180 @@ export interface AddrInfoRequest {
   proto: number;
   /** AI_* flags. */
   flags: number;
+}
+
+/** What getnameinfo is asked (checked by {@link nameInfoRequest}). */
+export interface NameInfoRequest {
+  /** AF_INET or AF_INET6, from the numeric host. */
+  family: number;
+  /** `[host, port]` or `[host, port, flowinfo, scopeId]`. */
+  sockaddr: Address;
+  /** NI_* flags. */
+  flags: number;
+}
+
+const INT32_MIN = -0x80000000;
+const INT32_MAX = 0x7fffffff;
+const UINT32_MAX = 0xffffffff;
+
+/** A value for an error message: strings quoted, anything else printed. */
+function show(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "bigint") return `${value}n`;
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** An integer argument in `[min, max]`: TypeError if not a number, else RangeError. */
+function checkInteger(
+  value: unknown,
+  name: string,
+  min: number,
+  max: number,
+): number {
+  if (typeof value !== "number") {
+    throw new TypeError(`${name} must be an integer, got ${show(value)}`);
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `${name} must be an integer in ${min}..${max}, got ${show(value)}`,
+    );
+  }
+  return value;
+}
+
+/** An `int` option (family, type, proto, flags): undefined and null are 0. */
+function checkIntOption(value: unknown, name: string): number {
+  if (value === undefined || value === null) return 0;
+  return checkInteger(value, name, INT32_MIN, INT32_MAX);
+}
+
+/**
+ * A port number: an integer in 0..65535. TypeError when `port` is not a
+ * number, RangeError when it is NaN, fractional or out of range; the
+ * message names the argument (`name`, default "port").
+ */
+export function checkPort(port: unknown, name = "port"): number {
+  return checkInteger(port, name, 0, 65535);
+}
+
+// What glibc's getaddrinfo reads as a number (strtoul, base 10, over the
+// whole string): C-locale spaces, a sign, digits. "" is port 0 as well.
+const NUMERIC_SERVICE = /^[ \t\n\v\f\r]*[+-]?[0-9]+$/;
+
+/**
+ * The port or service of a getaddrinfo call, checked: null; a port number
+ * (a number, or a string libc would read as one, like "8080"), which must
+ * be an integer in 0..65535 (RangeError, as libc would wrap 70000 to
+ * 4464); or a service name like "http" (no NUL byte: RangeError). Any
+ * other type is a TypeError. Numbers come back as numbers.
+ */
+export function checkService(
+  port: unknown,
+  name = "port",
+): string | number | null {
+  if (port === null) return null;
+  if (typeof port === "number") return checkPort(port, name);
+  if (typeof port !== "string") {
+    throw new TypeError(
+      `${name} must be a number, a string or null, got ${show(port)}`,
+    );
+  }
+  if (port === "" || NUMERIC_SERVICE.test(port)) {
+    const value = Number(port || "0");
+    if (!Number.isInteger(value) || value < 0 || value > 65535) {
+      throw new RangeError(
+        `${name} must be an integer in 0..65535, got ${show(port)}`,
+      );
+    }
+    return value === 0 ? 0 : value; // no -0
+  }
+  if (port.includes("\0")) {
+    throw new RangeError(`${name} must not contain NUL bytes`);
+  }
+  return port;
+}
+
+/** A host for getaddrinfo: a string without NUL bytes, or null. */
+function checkHost(host: unknown): string | null {
+  if (host === null) return null;
+  if (typeof host !== "string") {
+    throw new TypeError(`host must be a string or null, got ${show(host)}`);
+  }
+  if (host.includes("\0")) {
+    throw new RangeError(`host must not contain NUL bytes, got ${show(host)}`);
+  }
+  return host;
+}
+
+/**
+ * Checks the arguments of getaddrinfo and returns the request to make:
+ * `host` a string or null, `port` as {@link checkService} takes it,
+ * `options` an object whose family/type/proto/flags are `int`s (absent:
+ * 0). TypeError for a wrong type, RangeError for a bad value, each naming
+ * the argument. Both resolvers make every request through here.
+ */
+export function addrInfoRequest(
+  host: unknown,
+  port: unknown,
+  options: unknown = {},
+): AddrInfoRequest {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`options must be an object, got ${show(options)}`);
+  }
+  const o = options as Record<string, unknown>;
+  return {
+    host: checkHost(host),
+    port: checkService(port),
+    family: checkIntOption(o.family, "family"),
+    type: checkIntOption(o.type, "type"),
+    proto: checkIntOption(o.proto, "proto"),
+    flags: checkIntOption(o.flags, "flags"),
+  };
+}
+
+/**
+ * Checks the arguments of getnameinfo, as Python's socket.getnameinfo
+ * does: `sockaddr` must be `[host, port]` or `[host, port, flowinfo,
+ * scopeId]` (TypeError), the port an integer in 0..65535 and flowinfo and
+ * scopeId unsigned 32-bit integers (TypeError/RangeError), `flags` an
+ * `int`, and the host a numeric IPv4 or IPv6 address: a name is a
+ * {@link GaiError} `EAI_NONAME`, as libc says for it with
+ * AI_NUMERICHOST.
+ */
+export function nameInfoRequest(
+  sockaddr: unknown,
+  flags: unknown = 0,
+): NameInfoRequest {
+  if (
+    !Array.isArray(sockaddr) || typeof sockaddr[0] !== "string" ||
+    (sockaddr.length !== 2 && sockaddr.length !== 4)
+  ) {
+    const got = Array.isArray(sockaddr)
+      ? `[${sockaddr.map(show).join(", ")}]`
+      : show(sockaddr);
+    throw new TypeError(
+      `sockaddr must be [host, port] or [host, port, flowinfo, scopeId], got ${got}`,
+    );
+  }
+  const [host, port, flowinfo = 0, scopeId = 0] = sockaddr as unknown[];
+  checkPort(port);
+  checkInteger(flowinfo, "flowinfo", 0, UINT32_MAX);
+  checkInteger(scopeId, "scopeId", 0, UINT32_MAX);
+  const checkedFlags = checkIntOption(flags, "flags");
+  if ((host as string).includes("\0")) {
+    throw new RangeError(`host must not contain NUL bytes, got ${show(host)}`);
+  }
+  const address = sockaddr.slice() as unknown as Address;
+  const family = ipFamily(host as string);
+  if (family === 0) {
+    throw gaiError(EAI_NONAME, "getnameinfo", formatAddress(address));
+  }
+  encodeSockaddr(family, address); // the remaining shape checks
+  return { family, sockaddr: address, flags: checkedFlags };
 }
 
 type DnsSymbols = {
@@ -195,7 +386,7 @@ class RequestMemory {
     if (text === null) return null;
     const bytes = encoder.encode(text);
     if (bytes.includes(0)) {
-      throw new TypeError(`host and service must not contain NUL bytes`);
+      throw new RangeError(`host and service must not contain NUL bytes`);
     }
     const block = this.block(bytes.length + 1);
     block.bytes.set(bytes);
@@ -337,34 +528,117 @@ export function getnameinfoHere(
   return callGetnameinfo(syncLib, family, sockaddr, flags);
 }
 
+/** An error as it crosses the Worker boundary: its class name and fields. */
+export interface WireError {
+  /** The class: "GaiError", "OSError" (or a subclass), "RangeError", ... */
+  name: string;
+  /** The message, as it was. */
+  message: string;
+  /** OSError/GaiError: errno (EAI_* for GaiError). */
+  errno?: number;
+  /** OSError/GaiError: the errno or EAI_* name. */
+  code?: string;
+  /** OSError/GaiError: the failed call. */
+  syscall?: string;
+}
+
+/** The OSError classes that cross the Worker boundary by name. */
+const OS_ERROR_CLASSES: Record<string, typeof OSError> = {
+  OSError,
+  GaiError,
+  ConnectionError,
+  ConnectionRefusedError,
+  ConnectionResetError,
+  ConnectionAbortedError,
+  BrokenPipeError,
+};
+
+/** The JS error classes that cross the Worker boundary by name. */
+const ERROR_CLASSES: Record<string, ErrorConstructor> = {
+  Error,
+  RangeError,
+  TypeError,
+};
+
+/** `error` as plain data for postMessage (see {@link errorFromWire}). */
+export function errorToWire(error: unknown): WireError {
+  if (error instanceof OSError) {
+    return {
+      name: error.name,
+      message: error.message,
+      errno: error.errno,
+      code: error.code,
+      syscall: error.syscall,
+    };
+  }
+  if (error instanceof Error) {
+    return { name: error.name, message: error.message };
+  }
+  return { name: "Error", message: String(error) };
+}
+
+/**
+ * The error {@link errorToWire} described, rebuilt with the same class
+ * (GaiError, an OSError class, RangeError, TypeError; else Error with the
+ * same name), message, errno, code and syscall.
+ */
+export function errorFromWire(wire: WireError): Error {
+  const OsClass = Object.hasOwn(OS_ERROR_CLASSES, wire.name)
+    ? OS_ERROR_CLASSES[wire.name]
+    : undefined;
+  let error: Error;
+  if (OsClass !== undefined || wire.errno !== undefined) {
+    error = new (OsClass ?? OSError)(
+      wire.errno ?? 0,
+      wire.code ?? "",
+      "",
+      wire.syscall ?? "",
+    );
+  } else {
+    const ErrorClass = Object.hasOwn(ERROR_CLASSES, wire.name)
+      ? ERROR_CLASSES[wire.name]
+      : Error;
+    error = new ErrorClass(wire.message);
+  }
+  error.message = wire.message;
+  if (error.name !== wire.name) error.name = wire.name;
+  return error;
+}
+
 /** Resolves names off the JS thread. */
 export interface Resolver {
-  /** libc getaddrinfo. Rejects with GaiError. */
+  /**
+   * libc getaddrinfo. The request is checked first (see
+   * {@link addrInfoRequest}); rejects with GaiError when libc fails.
+   */
   getaddrinfo(req: AddrInfoRequest): Promise<AddrInfo[]>;
-  /** libc getnameinfo for an address of `family`. */
-  getnameinfo(
-    family: number,
-    sockaddr: Address,
-    flags: number,
-  ): Promise<[string, string]>;
-  /** Ends the resolver's thread (Bun); pending requests reject. */
+  /** libc getnameinfo (the request checked by {@link nameInfoRequest}). */
+  getnameinfo(req: NameInfoRequest): Promise<[string, string]>;
+  /** Ends the resolver's threads (Bun); pending requests reject. */
   close(): void;
+}
+
+/** The request again through the checks: the one path for both runtimes. */
+function recheckAddrInfo(req: AddrInfoRequest): AddrInfoRequest {
+  return addrInfoRequest(req.host, req.port, req);
+}
+
+function recheckNameInfo(req: NameInfoRequest): NameInfoRequest {
+  return nameInfoRequest(req.sockaddr, req.flags);
 }
 
 /** Deno: nonblocking FFI calls on the runtime's pool. */
 class PoolResolver implements Resolver {
-  getaddrinfo(req: AddrInfoRequest): Promise<AddrInfo[]> {
+  async getaddrinfo(req: AddrInfoRequest): Promise<AddrInfo[]> {
+    const checked = recheckAddrInfo(req);
     asyncLib ??= bind(true);
-    return callGetaddrinfo(asyncLib, req);
+    return await callGetaddrinfo(asyncLib, checked);
   }
 
-  getnameinfo(
-    family: number,
-    sockaddr: Address,
-    flags: number,
-  ): Promise<[string, string]> {
+  async getnameinfo(req: NameInfoRequest): Promise<[string, string]> {
+    const { family, sockaddr, flags } = recheckNameInfo(req);
     asyncLib ??= bind(true);
-    return callGetnameinfo(asyncLib, family, sockaddr, flags);
+    return await callGetnameinfo(asyncLib, family, sockaddr, flags);
   }
 
   close(): void {
@@ -388,11 +662,7 @@ type Pending = {
 /** Messages the resolver Worker answers with. */
 export type DnsReply =
   | { id: number; ok: true; value: unknown }
-  | {
-    id: number;
-    ok: false;
-    error: { errno: number; code: string; message: string; syscall: string };
-  };
+  | { id: number; ok: false; error: WireError };
 
 /** Bun: a Worker that makes the blocking calls. */
 class WorkerResolver implements Resolver {
@@ -415,12 +685,7 @@ class WorkerResolver implements Resolver {
       this.pending.delete(reply.id);
       if (this.pending.size === 0) worker.unref?.();
       if (reply.ok) waiter.resolve(reply.value);
-      else {
-        const e = reply.error;
-        const error = new GaiError(e.errno, e.code, "", e.syscall);
-        error.message = e.message;
-        waiter.reject(error);
-      }
+      else waiter.reject(errorFromWire(reply.error));
     });
     return worker;
   }
@@ -436,18 +701,19 @@ class WorkerResolver implements Resolver {
     });
   }
 
-  getaddrinfo(req: AddrInfoRequest): Promise<AddrInfo[]> {
-    return this.call({ op: "getaddrinfo", req }) as Promise<AddrInfo[]>;
+  async getaddrinfo(req: AddrInfoRequest): Promise<AddrInfo[]> {
+    const checked = recheckAddrInfo(req);
+    return await this.call({ op: "getaddrinfo", req: checked }) as AddrInfo[];
   }
 
-  getnameinfo(
-    family: number,
-    sockaddr: Address,
-    flags: number,
-  ): Promise<[string, string]> {
-    return this.call({ op: "getnameinfo", family, sockaddr, flags }) as Promise<
-      [string, string]
-    >;
+  async getnameinfo(req: NameInfoRequest): Promise<[string, string]> {
+    const { family, sockaddr, flags } = recheckNameInfo(req);
+    return await this.call({
+      op: "getnameinfo",
+      family,
+      sockaddr,
+      flags,
+    }) as [string, string];
   }
 
   close(): void {

@@ -11,10 +11,10 @@
 import {
   type AddrInfoRequest,
   type DnsReply,
+  errorToWire,
   getaddrinfoHere,
   getnameinfoHere,
 } from "./dns.ts";
-import type { OSError } from "../src/exceptions.ts";
 import type { Address } from "./sys/sockaddr.ts";
 
 type Request =
@@ -43,16 +43,7 @@ scope.addEventListener("message", async (event) => {
       : await getnameinfoHere(request.family, request.sockaddr, request.flags);
     scope.postMessage({ id: request.id, ok: true, value });
   } catch (e) {
-    const error = e as OSError;
-    scope.postMessage({
-      id: request.id,
-      ok: false,
-      error: {
-        errno: error.errno ?? 0,
-        code: error.code ?? "EAI_FAIL",
-        message: String(error.message),
-        syscall: error.syscall ?? request.op,
-      },
-    });
+    // The caller gets the same class and fields (GaiError, RangeError...).
+    scope.postMessage({ id: request.id, ok: false, error: errorToWire(e) });
   }
 });

@@ -14,7 +14,13 @@ import {
   loopPlatform,
   type Waiter,
 } from "../ffi/selectors.ts";
-import { type AddrInfo, createResolver, type Resolver } from "../ffi/dns.ts";
+import {
+  type AddrInfo,
+  addrInfoRequest,
+  createResolver,
+  nameInfoRequest,
+  type Resolver,
+} from "../ffi/dns.ts";
 import { pread, seek } from "../ffi/os.ts";
 import type { Socket } from "../ffi/socket.ts";
 import {
@@ -557,7 +563,9 @@ export class SelectorEventLoop extends BaseEventLoop {
   /**
    * Resolves `host` and `port` (libc getaddrinfo, off the JS thread):
    * `[family, type, proto, canonname, sockaddr]` entries. Numeric hosts
-   * with a known type are answered at once. GaiError when nothing is found.
+   * with a known type are answered at once. GaiError when nothing is found;
+   * bad arguments fail the Future with TypeError/RangeError naming them
+   * (a port number must be in 0..65535: libc would wrap it).
    */
   override getaddrinfo(
     host: string | null,
@@ -565,15 +573,14 @@ export class SelectorEventLoop extends BaseEventLoop {
     options: net.GetaddrinfoOptions = {},
   ): Future<AddrInfo[]> {
     this._checkClosed();
-    const req = {
-      host,
-      port,
-      family: options.family ?? 0,
-      type: options.type ?? 0,
-      proto: options.proto ?? 0,
-      flags: options.flags ?? 0,
-    };
     const fut = this.createFuture<AddrInfo[]>();
+    let req;
+    try {
+      req = addrInfoRequest(host, port, options);
+    } catch (error) {
+      fut.setException(error);
+      return fut;
+    }
     const known = numericAddrinfo(req);
     if (known !== null) {
       fut.setResult(known);
@@ -591,30 +598,27 @@ export class SelectorEventLoop extends BaseEventLoop {
     return fut;
   }
 
-  /** Reverse-resolves `sockaddr` (libc getnameinfo): `[host, service]`. */
+  /**
+   * Reverse-resolves `sockaddr` (libc getnameinfo): `[host, service]`.
+   * The host must be numeric (GaiError `EAI_NONAME` for a name, as in
+   * asyncio); a malformed sockaddr is a TypeError, a bad port or flags a
+   * TypeError/RangeError.
+   */
   override getnameinfo(
     sockaddr: Address,
     flags = 0,
   ): Future<[string, string]> {
     this._checkClosed();
     const fut = this.createFuture<[string, string]>();
-    if (!Array.isArray(sockaddr) || typeof sockaddr[0] !== "string") {
-      fut.setException(
-        new TypeError("getnameinfo() expects [host, port] or an IPv6 address"),
-      );
-      return fut;
-    }
-    const family = ipFamily(sockaddr[0]);
-    if (family === 0) {
-      fut.setException(
-        new TypeError(
-          `getnameinfo() needs a numeric host, got '${sockaddr[0]}'`,
-        ),
-      );
+    let req;
+    try {
+      req = nameInfoRequest(sockaddr, flags);
+    } catch (error) {
+      fut.setException(error);
       return fut;
     }
     this._resolver ??= createResolver();
-    this._resolver.getnameinfo(family, sockaddr, flags).then(
+    this._resolver.getnameinfo(req).then(
       (value) => {
         if (!fut.done() && !this.isClosed()) fut.setResult(value);
       },
