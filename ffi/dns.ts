@@ -605,15 +605,85 @@ export function errorFromWire(wire: WireError): Error {
   return error;
 }
 
+/** A lookup held by the test hook {@link _holdNextLookup}. */
+interface Hold {
+  /** One Int32 in shared memory: 0 while held, 1 once released. */
+  readonly gate: Int32Array;
+  /** Settles once released. */
+  readonly released: Promise<void>;
+  release(): void;
+}
+
+const holds = new Map<string, Hold>();
+
+/**
+ * @internal Test hook: the next getaddrinfo request for `host` (on any
+ * resolver) waits, before it calls libc, until the returned function is
+ * called, as a lookup that never answers would. In Bun the Worker serving
+ * it blocks in `Atomics.wait`, holding its thread as a blocking libc call
+ * does; in Deno the request waits before it goes to the blocking pool.
+ * Lets tests check, without a network, what other lookups do meanwhile.
+ * Releasing twice does nothing; closing the resolver releases it too.
+ */
+export function _holdNextLookup(host: string): () => void {
+  const gate = new Int32Array(new SharedArrayBuffer(4));
+  let open!: () => void;
+  const released = new Promise<void>((resolve) => (open = resolve));
+  const hold: Hold = {
+    gate,
+    released,
+    release() {
+      if (holds.get(host) === hold) holds.delete(host);
+      Atomics.store(gate, 0, 1);
+      Atomics.notify(gate, 0);
+      open();
+    },
+  };
+  holds.set(host, hold);
+  return () => hold.release();
+}
+
+/** The hold on the next lookup of `host`, taken (see {@link _holdNextLookup}). */
+function takeHold(host: string | null): Hold | undefined {
+  if (holds.size === 0 || host === null) return undefined;
+  const hold = holds.get(host);
+  if (hold !== undefined) holds.delete(host);
+  return hold;
+}
+
+/** Mirrors `work`, but rejects with the signal's reason once it aborts. */
+function abortable<T>(
+  work: () => Promise<T>,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (signal === undefined) return work();
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work().then(resolve, reject).finally(() =>
+      signal.removeEventListener("abort", onAbort)
+    );
+  });
+}
+
 /** Resolves names off the JS thread. */
 export interface Resolver {
   /**
    * libc getaddrinfo. The request is checked first (see
-   * {@link addrInfoRequest}); rejects with GaiError when libc fails.
+   * {@link addrInfoRequest}); rejects with GaiError when libc fails, and
+   * with `signal`'s reason once it aborts (a request that has not started
+   * is then dropped; one in a libc call finishes unseen).
    */
-  getaddrinfo(req: AddrInfoRequest): Promise<AddrInfo[]>;
-  /** libc getnameinfo (the request checked by {@link nameInfoRequest}). */
-  getnameinfo(req: NameInfoRequest): Promise<[string, string]>;
+  getaddrinfo(req: AddrInfoRequest, signal?: AbortSignal): Promise<AddrInfo[]>;
+  /**
+   * libc getnameinfo (the request checked by {@link nameInfoRequest});
+   * `signal` as for getaddrinfo.
+   */
+  getnameinfo(
+    req: NameInfoRequest,
+    signal?: AbortSignal,
+  ): Promise<[string, string]>;
   /** Ends the resolver's threads (Bun); pending requests reject. */
   close(): void;
 }
@@ -627,18 +697,28 @@ function recheckNameInfo(req: NameInfoRequest): NameInfoRequest {
   return nameInfoRequest(req.sockaddr, req.flags);
 }
 
-/** Deno: nonblocking FFI calls on the runtime's pool. */
+/** Deno: nonblocking FFI calls on the runtime's pool, all in parallel. */
 class PoolResolver implements Resolver {
-  async getaddrinfo(req: AddrInfoRequest): Promise<AddrInfo[]> {
-    const checked = recheckAddrInfo(req);
-    asyncLib ??= bind(true);
-    return await callGetaddrinfo(asyncLib, checked);
+  getaddrinfo(req: AddrInfoRequest, signal?: AbortSignal): Promise<AddrInfo[]> {
+    return abortable(async () => {
+      const checked = recheckAddrInfo(req);
+      const hold = takeHold(checked.host);
+      if (hold !== undefined) await hold.released;
+      if (signal?.aborted) throw signal.reason;
+      asyncLib ??= bind(true);
+      return await callGetaddrinfo(asyncLib, checked);
+    }, signal);
   }
 
-  async getnameinfo(req: NameInfoRequest): Promise<[string, string]> {
-    const { family, sockaddr, flags } = recheckNameInfo(req);
-    asyncLib ??= bind(true);
-    return await callGetnameinfo(asyncLib, family, sockaddr, flags);
+  getnameinfo(
+    req: NameInfoRequest,
+    signal?: AbortSignal,
+  ): Promise<[string, string]> {
+    return abortable(async () => {
+      const { family, sockaddr, flags } = recheckNameInfo(req);
+      asyncLib ??= bind(true);
+      return await callGetnameinfo(asyncLib, family, sockaddr, flags);
+    }, signal);
   }
 
   close(): void {
@@ -657,6 +737,7 @@ interface WorkerLike {
 type Pending = {
   resolve(value: unknown): void;
   reject(error: unknown): void;
+  hold?: Hold;
 };
 
 /** Messages the resolver Worker answers with. */
@@ -690,30 +771,51 @@ class WorkerResolver implements Resolver {
     return worker;
   }
 
-  private call(message: Record<string, unknown>): Promise<unknown> {
+  private call(
+    message: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+    hold?: Hold,
+  ): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error("resolver is closed"));
     const worker = this.worker ??= this.start();
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.ref?.();
-      worker.postMessage({ id, ...message });
-    });
+    return abortable(
+      () =>
+        new Promise((resolve, reject) => {
+          this.pending.set(id, { resolve, reject, hold });
+          worker.ref?.();
+          worker.postMessage({ id, ...message, gate: hold?.gate });
+          signal?.addEventListener("abort", () => {
+            this.pending.delete(id);
+            if (this.pending.size === 0) worker.unref?.();
+          }, { once: true });
+        }),
+      signal,
+    );
   }
 
-  async getaddrinfo(req: AddrInfoRequest): Promise<AddrInfo[]> {
+  async getaddrinfo(
+    req: AddrInfoRequest,
+    signal?: AbortSignal,
+  ): Promise<AddrInfo[]> {
     const checked = recheckAddrInfo(req);
-    return await this.call({ op: "getaddrinfo", req: checked }) as AddrInfo[];
+    const hold = takeHold(checked.host);
+    return await this.call(
+      { op: "getaddrinfo", req: checked },
+      signal,
+      hold,
+    ) as AddrInfo[];
   }
 
-  async getnameinfo(req: NameInfoRequest): Promise<[string, string]> {
+  async getnameinfo(
+    req: NameInfoRequest,
+    signal?: AbortSignal,
+  ): Promise<[string, string]> {
     const { family, sockaddr, flags } = recheckNameInfo(req);
-    return await this.call({
-      op: "getnameinfo",
-      family,
-      sockaddr,
-      flags,
-    }) as [string, string];
+    return await this.call(
+      { op: "getnameinfo", family, sockaddr, flags },
+      signal,
+    ) as [string, string];
   }
 
   close(): void {
@@ -722,7 +824,10 @@ class WorkerResolver implements Resolver {
     this.worker?.terminate();
     this.worker = undefined;
     const error = new Error("resolver closed before the answer came");
-    for (const waiter of this.pending.values()) waiter.reject(error);
+    for (const waiter of this.pending.values()) {
+      waiter.hold?.release();
+      waiter.reject(error);
+    }
     this.pending.clear();
   }
 }

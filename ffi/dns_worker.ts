@@ -2,7 +2,7 @@
  * The resolver Worker (Bun): makes blocking getaddrinfo/getnameinfo calls
  * on its own thread and posts the results back (see ffi/dns.ts).
  *
- * Messages in: `{ id, op: "getaddrinfo", req }` or
+ * Messages in: `{ id, op: "getaddrinfo", req, gate? }` or
  * `{ id, op: "getnameinfo", family, sockaddr, flags }`.
  * Messages out: {@link DnsReply}.
  *
@@ -18,7 +18,7 @@ import {
 import type { Address } from "./sys/sockaddr.ts";
 
 type Request =
-  | { id: number; op: "getaddrinfo"; req: AddrInfoRequest }
+  | { id: number; op: "getaddrinfo"; req: AddrInfoRequest; gate?: Int32Array }
   | {
     id: number;
     op: "getnameinfo";
@@ -37,6 +37,10 @@ const scope = globalThis as unknown as {
 
 scope.addEventListener("message", async (event) => {
   const request = event.data;
+  // The test hook _holdNextLookup: block this thread, as a slow libc call would.
+  if (request.op === "getaddrinfo" && request.gate) {
+    Atomics.wait(request.gate, 0, 0);
+  }
   try {
     const value = request.op === "getaddrinfo"
       ? await getaddrinfoHere(request.req)

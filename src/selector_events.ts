@@ -587,7 +587,12 @@ export class SelectorEventLoop extends BaseEventLoop {
       return fut;
     }
     this._resolver ??= createResolver();
-    this._resolver.getaddrinfo(req).then(
+    // A cancel reaches the resolver: a lookup not started yet is dropped.
+    const abort = new AbortController();
+    fut.addDoneCallback(() => {
+      if (fut.cancelled()) abort.abort();
+    });
+    this._resolver.getaddrinfo(req, abort.signal).then(
       (infos) => {
         if (!fut.done() && !this.isClosed()) fut.setResult(infos);
       },
@@ -618,7 +623,12 @@ export class SelectorEventLoop extends BaseEventLoop {
       return fut;
     }
     this._resolver ??= createResolver();
-    this._resolver.getnameinfo(req).then(
+    // A cancel reaches the resolver: a lookup not started yet is dropped.
+    const abort = new AbortController();
+    fut.addDoneCallback(() => {
+      if (fut.cancelled()) abort.abort();
+    });
+    this._resolver.getnameinfo(req, abort.signal).then(
       (value) => {
         if (!fut.done() && !this.isClosed()) fut.setResult(value);
       },
