@@ -60,17 +60,16 @@ import {
   familyName,
   formatAddress,
   MSG_NOSIGNAL,
+  SO_ERROR,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
   SOCK_STREAM,
-  SO_ERROR,
   SOCKADDR_STORAGE_SIZE,
   socketsAvailable,
   SOL_SOCKET,
   SOMAXCONN,
 } from "./sys/sockaddr.ts";
-
 
 /** EINPROGRESS: a non-blocking connect has started. */
 export const EINPROGRESS = 115;
@@ -521,7 +520,10 @@ export class Socket {
   sendfile(inFd: number, offset: number, count: number): number | null {
     checkFd(inFd, "inFd");
     checkOffset(offset);
-    const n = Math.min(checkInt(count, "count", 0, Number.MAX_SAFE_INTEGER), MAX_IO);
+    const n = Math.min(
+      checkInt(count, "count", 0, Number.MAX_SAFE_INTEGER),
+      MAX_IO,
+    );
     const fd = this.open("sendfile");
     const off = new BigInt64Array([BigInt(offset)]);
     for (;;) {

@@ -93,7 +93,11 @@ export function bytesOf(data: unknown, name = "data"): Uint8Array {
   } else {
     throw new TypeError(
       `${name} must be a bytes-like object (Uint8Array, ArrayBufferView, ArrayBuffer), not ${
-        data === null ? "null" : typeof data === "string" ? "string" : typeof data
+        data === null
+          ? "null"
+          : typeof data === "string"
+          ? "string"
+          : typeof data
       }`,
     );
   }

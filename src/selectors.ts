@@ -111,7 +111,9 @@ export function fileobjToFd(fileobj: FileLike): number {
     }
     fd = fileno.call(fileobj);
   }
-  if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd > INT32_MAX) {
+  if (
+    typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd > INT32_MAX
+  ) {
     throw new RangeError(`Invalid file descriptor: ${describe(fd)}`);
   }
   return fd;

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Socket } from "../ffi/socket.ts";
-import { bytesOf } from "../ffi/validate.ts";
+import { bytesOf, checkByteCount, checkInt, MAX_IO } from "../ffi/validate.ts";
 import {
   type Address,
   AF_INET,
@@ -123,8 +123,10 @@ export function sockRecv(
   sock: Socket,
   nbytes: number,
 ): Future<Uint8Array> {
-  if (!Number.isInteger(nbytes) || nbytes < 0) {
-    return failed(loop, new RangeError(`nbytes must be >= 0, got ${nbytes}`));
+  try {
+    checkInt(nbytes, "nbytes", 0, MAX_IO);
+  } catch (error) {
+    return failed(loop, error);
   }
   // Reads go through the loop's scratch buffer (attempts are synchronous).
   const shared = nbytes <= loop._readBuffer.length;
@@ -162,8 +164,10 @@ export function sockRecvfrom(
   sock: Socket,
   bufsize: number,
 ): Future<[Uint8Array, Address]> {
-  if (!Number.isInteger(bufsize) || bufsize < 0) {
-    return failed(loop, new RangeError(`bufsize must be >= 0, got ${bufsize}`));
+  try {
+    checkInt(bufsize, "bufsize", 0, MAX_IO);
+  } catch (error) {
+    return failed(loop, error);
   }
   const shared = bufsize <= loop._readBuffer.length;
   const buf = shared ? loop._readBuffer : new Uint8Array(bufsize);
@@ -183,16 +187,11 @@ export function sockRecvfromInto(
   let bytes: Uint8Array;
   try {
     bytes = bytesOf(buf, "buf");
-    if (!Number.isInteger(nbytes) || nbytes < 0) {
-      throw new RangeError(`nbytes must be >= 0, got ${nbytes}`);
-    }
-    if (nbytes > bytes.length) {
-      throw new RangeError("nbytes is greater than the length of the buffer");
-    }
+    checkByteCount(bytes, nbytes);
   } catch (error) {
     return failed(loop, error);
   }
-  const n = nbytes || bytes.length;
+  const n = nbytes || bytes.byteLength;
   return whenReady(
     loop,
     sock,

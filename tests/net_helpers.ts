@@ -12,6 +12,8 @@ import {
   type InetAddress,
   type SelectorEventLoop,
   sleep,
+  Socket,
+  waitFor,
 } from "../mod.ts";
 import { assertNoNewFds, newLoop, openFds } from "./helpers.ts";
 
@@ -196,4 +198,28 @@ export function tmpSockPath(prefix: string): string {
 export function abstractName(prefix: string): string {
   const tag = Math.random().toString(36).slice(2, 10);
   return `\0aioloop-${prefix}-${pid}-${++pathCounter}-${tag}`;
+}
+
+/**
+ * A listener that connects stall on: its accept queue (backlog 0) is full
+ * with one connection never accepted, so further SYNs are dropped.
+ */
+export async function stalledListener(
+  loop: SelectorEventLoop,
+): Promise<{ address: [string, number]; close(): void }> {
+  const listener = new Socket();
+  listener.bind(["127.0.0.1", 0]);
+  listener.listen(0);
+  const address = listener.getsockname() as [string, number];
+  const fillers = [new Socket(), new Socket()];
+  // Bounded: a dropped SYN would otherwise be retried for two minutes.
+  await waitFor(loop.sockConnect(fillers[0], address), 2000);
+  fillers[1].connectEx(address);
+  return {
+    address,
+    close() {
+      for (const sock of fillers) sock.close();
+      listener.close();
+    },
+  };
 }

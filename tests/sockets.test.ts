@@ -19,7 +19,6 @@ import {
   OSError,
   Protocol,
   RuntimeError,
-  type SelectorEventLoop,
   SendfileNotAvailableError,
   SO_RCVBUF,
   SO_REUSEADDR,
@@ -35,6 +34,7 @@ import {
 } from "../mod.ts";
 import { decodeSockaddr, encodeSockaddr } from "../ffi/sys/sockaddr.ts";
 import { assertNoNewFds, newLoop, openFds, runLoop } from "./helpers.ts";
+import { stalledListener } from "./net_helpers.ts";
 
 const enc = new TextEncoder();
 
@@ -382,30 +382,6 @@ describe("loop.close() and live connections", () => {
     }
   });
 });
-
-/**
- * A listener that connects stall on: its accept queue (backlog 0) is full
- * with one connection never accepted, so further SYNs are dropped.
- */
-async function stalledListener(
-  loop: SelectorEventLoop,
-): Promise<{ address: [string, number]; close(): void }> {
-  const listener = new Socket();
-  listener.bind(["127.0.0.1", 0]);
-  listener.listen(0);
-  const address = listener.getsockname() as [string, number];
-  const fillers = [new Socket(), new Socket()];
-  // Bounded: a dropped SYN would otherwise be retried for two minutes.
-  await waitFor(loop.sockConnect(fillers[0], address), 2000);
-  fillers[1].connectEx(address);
-  return {
-    address,
-    close() {
-      for (const sock of fillers) sock.close();
-      listener.close();
-    },
-  };
-}
 
 describe("happy eyeballs", () => {
   it("a stalled first address is overtaken after happyEyeballsDelay; the loser is closed", async () => {
