@@ -734,41 +734,112 @@ interface WorkerLike {
   addEventListener(type: string, listener: (e: unknown) => void): void;
 }
 
-type Pending = {
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-  hold?: Hold;
-};
-
 /** Messages the resolver Worker answers with. */
 export type DnsReply =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: WireError };
 
-/** Bun: a Worker that makes the blocking calls. */
+/** At most this many resolver Workers (Bun) run at once. */
+export const RESOLVER_WORKERS = 4;
+
+/** One request for a resolver Worker. */
+type Job = {
+  id: number;
+  message: Record<string, unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  /** The test hook's gate, if held. */
+  hold?: Hold;
+  /** Settled (answered, aborted or rejected by close()). */
+  settled: boolean;
+  /** Removes the abort listener. */
+  unlisten(): void;
+};
+
+/** A resolver Worker and the job it is running, if any. */
+type Slot = { worker: WorkerLike; job: Job | null };
+
+/**
+ * Bun: a pool of up to {@link RESOLVER_WORKERS} Workers that make the
+ * blocking calls, one request each at a time, so that a slow lookup holds
+ * up one Worker, not every other lookup. Workers start when requests
+ * wait, are referenced only while they run one, and all end with
+ * close(). Requests wait in a queue; an aborted one leaves it at once.
+ */
 class WorkerResolver implements Resolver {
-  private worker: WorkerLike | undefined;
-  private readonly pending = new Map<number, Pending>();
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
   private nextId = 1;
   private closed = false;
 
-  private start(): WorkerLike {
+  private start(): Slot {
     const url = new URL("./dns_worker.ts", import.meta.url);
     const WorkerCtor = Reflect.get(globalThis, "Worker") as new (
       url: URL,
       options: unknown,
     ) => WorkerLike;
+    // One name for all: tests count threads named aioloop-*.
     const worker = new WorkerCtor(url, { type: "module", name: "aioloop-dns" });
+    const slot: Slot = { worker, job: null };
     worker.addEventListener("message", (event) => {
       const reply = (event as MessageEvent<DnsReply>).data;
-      const waiter = this.pending.get(reply.id);
-      if (!waiter) return;
-      this.pending.delete(reply.id);
-      if (this.pending.size === 0) worker.unref?.();
-      if (reply.ok) waiter.resolve(reply.value);
-      else waiter.reject(errorFromWire(reply.error));
+      const job = slot.job;
+      if (job === null || job.id !== reply.id) return;
+      slot.job = null;
+      if (reply.ok) this.settle(job, true, reply.value);
+      else this.settle(job, false, errorFromWire(reply.error));
+      this.dispatch();
     });
-    return worker;
+    worker.addEventListener("error", (event) => {
+      // The Worker died (it catches every error of a request itself).
+      const index = this.slots.indexOf(slot);
+      if (index >= 0) this.slots.splice(index, 1);
+      worker.terminate();
+      const job = slot.job;
+      slot.job = null;
+      const what = (event as { message?: string }).message ?? "unknown error";
+      if (job) {
+        this.settle(job, false, new Error(`resolver Worker failed: ${what}`));
+      }
+      this.dispatch();
+    });
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private settle(job: Job, ok: boolean, value: unknown): void {
+    if (job.settled) return;
+    job.settled = true;
+    job.unlisten();
+    if (ok) job.resolve(value);
+    else job.reject(value);
+  }
+
+  /** Gives waiting jobs to idle Workers, starting Workers up to the limit. */
+  private dispatch(): void {
+    while (this.queue.length > 0 && !this.closed) {
+      let slot = this.slots.find((s) => s.job === null);
+      if (slot === undefined) {
+        if (this.slots.length >= RESOLVER_WORKERS) break;
+        slot = this.start();
+      }
+      const job = this.queue.shift()!;
+      slot.job = job;
+      slot.worker.ref?.();
+      try {
+        slot.worker.postMessage({
+          id: job.id,
+          ...job.message,
+          gate: job.hold?.gate,
+        });
+      } catch (error) {
+        slot.job = null;
+        this.settle(job, false, error);
+      }
+    }
+    for (const slot of this.slots) {
+      if (slot.job === null) slot.worker.unref?.();
+    }
   }
 
   private call(
@@ -776,22 +847,32 @@ class WorkerResolver implements Resolver {
     signal: AbortSignal | undefined,
     hold?: Hold,
   ): Promise<unknown> {
-    if (this.closed) return Promise.reject(new Error("resolver is closed"));
-    const worker = this.worker ??= this.start();
-    const id = this.nextId++;
-    return abortable(
-      () =>
-        new Promise((resolve, reject) => {
-          this.pending.set(id, { resolve, reject, hold });
-          worker.ref?.();
-          worker.postMessage({ id, ...message, gate: hold?.gate });
-          signal?.addEventListener("abort", () => {
-            this.pending.delete(id);
-            if (this.pending.size === 0) worker.unref?.();
-          }, { once: true });
-        }),
-      signal,
-    );
+    if (this.closed) {
+      hold?.release();
+      return Promise.reject(new Error("resolver is closed"));
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const job: Job = {
+        id: this.nextId++,
+        message,
+        resolve,
+        reject,
+        hold,
+        settled: false,
+        unlisten: () => signal?.removeEventListener("abort", onAbort),
+      };
+      const onAbort = () => {
+        // Not started: it leaves the queue. Running: its answer is dropped
+        // (the libc call cannot be interrupted; the Worker stays busy).
+        const at = this.queue.indexOf(job);
+        if (at >= 0) this.queue.splice(at, 1);
+        this.settle(job, false, signal!.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.queue.push(job);
+      this.dispatch();
+    });
   }
 
   async getaddrinfo(
@@ -821,14 +902,19 @@ class WorkerResolver implements Resolver {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.worker?.terminate();
-    this.worker = undefined;
-    const error = new Error("resolver closed before the answer came");
-    for (const waiter of this.pending.values()) {
-      waiter.hold?.release();
-      waiter.reject(error);
+    const jobs = [...this.queue];
+    for (const slot of this.slots) {
+      slot.worker.terminate();
+      if (slot.job) jobs.push(slot.job);
+      slot.job = null;
     }
-    this.pending.clear();
+    this.slots.length = 0;
+    this.queue.length = 0;
+    const error = new Error("resolver closed before the answer came");
+    for (const job of jobs) {
+      job.hold?.release();
+      this.settle(job, false, error);
+    }
   }
 }
 

@@ -3,9 +3,11 @@
 // from Bun's resolver Workers, and lookups that do not wait behind others.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 import {
   AF_INET,
   AI_NUMERICSERV,
+  CancelledError,
   ConnectionRefusedError,
   GaiError,
   IPPROTO_TCP,
@@ -16,8 +18,35 @@ import {
   type SelectorEventLoop,
   SOCK_STREAM,
 } from "../mod.ts";
-import { errorFromWire, errorToWire } from "../ffi/dns.ts";
+import {
+  _holdNextLookup,
+  errorFromWire,
+  errorToWire,
+  RESOLVER_WORKERS,
+} from "../ffi/dns.ts";
+import { runtime } from "../ffi/runtime.ts";
 import { assertRejects, runNet } from "./net_helpers.ts";
+
+/** How many threads named aioloop-dns (Bun's resolver Workers) run. */
+function resolverThreads(): number {
+  return readdirSync("/proc/self/task").filter((t) => {
+    try {
+      return readFileSync(`/proc/self/task/${t}/comm`, "utf8").trim() ===
+        "aioloop-dns";
+    } catch {
+      return false; // the thread ended meanwhile
+    }
+  }).length;
+}
+
+/** Waits (up to 3 s) until `done()`; returns whether it became true. */
+async function eventually(done: () => boolean): Promise<boolean> {
+  const deadline = performance.now() + 3000;
+  while (!done() && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return done();
+}
 
 /** Whether the loop has made its resolver (a Worker in Bun) yet. */
 function resolverStarted(loop: SelectorEventLoop): boolean {
@@ -307,4 +336,94 @@ describe("errors from the resolver thread", () => {
       );
     });
   });
+});
+
+describe("lookups side by side", () => {
+  it("a lookup that does not answer holds up no other lookup", async () => {
+    await runNet(async (loop) => {
+      // The next lookup of "localhost" blocks its resolver thread.
+      const release = _holdNextLookup("localhost");
+      try {
+        const held = loop.getaddrinfo("localhost", 80);
+        // No type: the resolver is asked, not answered here.
+        const infos = await loop.getaddrinfo("127.0.0.1", 80);
+        assert.ok(infos.length > 0);
+        assert.equal(held.done(), false, "the held lookup answered");
+        release();
+        assert.ok((await held).length > 0);
+      } finally {
+        release();
+      }
+    }, { timeout: 5000 });
+  });
+});
+
+describe("lookups side by side, cancelled", () => {
+  it("a cancelled lookup that has not started gives up its turn", async () => {
+    await runNet(async (loop) => {
+      const releases: (() => void)[] = [];
+      try {
+        // Every resolver Worker (Bun) busy with a lookup that does not answer.
+        const busy = [];
+        for (let i = 0; i < RESOLVER_WORKERS; i++) {
+          const host = `127.0.0.${10 + i}`;
+          releases.push(_holdNextLookup(host));
+          busy.push(loop.getaddrinfo(host, 80));
+        }
+        // Queued behind them, and itself held: cancelled before it starts.
+        releases.push(_holdNextLookup("127.0.0.50"));
+        const queued = loop.getaddrinfo("127.0.0.50", 80);
+        assert.equal(queued.cancel(), true);
+        await assertRejects(
+          queued,
+          (e) => assert.ok(e instanceof CancelledError),
+        );
+        // One Worker comes free: the next lookup gets it, not the cancelled
+        // one (which would hold it for good).
+        releases[0]();
+        assert.ok((await busy[0]).length > 0);
+        const infos = await loop.getaddrinfo("127.0.0.60", 80);
+        assert.deepEqual(infos[0][4], ["127.0.0.60", 80]);
+        for (const release of releases) release();
+        for (const fut of busy) assert.ok((await fut).length > 0);
+      } finally {
+        for (const release of releases) release();
+      }
+    }, { timeout: 5000 });
+  });
+
+  it(
+    "Bun runs at most RESOLVER_WORKERS resolver threads, and none outlives close()",
+    {
+      skip: runtime === "bun"
+        ? false
+        : "Deno resolves on its own blocking pool",
+    },
+    async () => {
+      const releases: (() => void)[] = [];
+      await runNet(async (loop) => {
+        try {
+          const held = [];
+          for (let i = 0; i < RESOLVER_WORKERS + 2; i++) {
+            const host = `127.0.1.${i + 1}`;
+            releases.push(_holdNextLookup(host));
+            held.push(loop.getaddrinfo(host, 80));
+          }
+          assert.ok(
+            await eventually(() => resolverThreads() >= RESOLVER_WORKERS),
+            `${resolverThreads()} resolver threads for ${held.length} lookups`,
+          );
+          assert.equal(resolverThreads(), RESOLVER_WORKERS);
+          for (const release of releases) release();
+          for (const fut of held) assert.ok((await fut).length > 0);
+        } finally {
+          for (const release of releases) release();
+        }
+      });
+      assert.ok(
+        await eventually(() => resolverThreads() === 0),
+        `${resolverThreads()} resolver threads after close()`,
+      );
+    },
+  );
 });
