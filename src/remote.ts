@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { checkFd } from "../ffi/validate.ts";
 import { RuntimeError } from "./exceptions.ts";
 
 const LOCK = 0;
@@ -61,6 +62,18 @@ export class RemoteQueue {
     /** The buffers and waker descriptor shared with other threads. */
     readonly handle: RemoteCallbackHandle,
   ) {
+    // The handle crossed a postMessage: check it before its fd reaches C.
+    if (
+      handle === null || typeof handle !== "object" ||
+      !(handle.queue instanceof SharedArrayBuffer) ||
+      !(handle.pending instanceof SharedArrayBuffer) ||
+      handle.queue.byteLength <= HEADER_BYTES || handle.pending.byteLength < 8
+    ) {
+      throw new TypeError(
+        "connectRemoteCallback() expects the handle made by createRemoteCallback()",
+      );
+    }
+    checkFd(handle.wakeFd, "handle.wakeFd");
     this.words = new Int32Array(handle.queue, 0, HEADER_BYTES / 4);
     this.bytes = new Uint8Array(handle.queue);
   }
@@ -117,6 +130,18 @@ export class RemoteCallback {
     private readonly handle: RemoteCallbackHandle,
     private readonly signal: (fd: number) => void,
   ) {
+    // The handle crossed a postMessage: check it before its fd reaches C.
+    if (
+      handle === null || typeof handle !== "object" ||
+      !(handle.queue instanceof SharedArrayBuffer) ||
+      !(handle.pending instanceof SharedArrayBuffer) ||
+      handle.queue.byteLength <= HEADER_BYTES || handle.pending.byteLength < 8
+    ) {
+      throw new TypeError(
+        "connectRemoteCallback() expects the handle made by createRemoteCallback()",
+      );
+    }
+    checkFd(handle.wakeFd, "handle.wakeFd");
     this.words = new Int32Array(handle.queue, 0, HEADER_BYTES / 4);
     this.bytes = new Uint8Array(handle.queue);
     this.pending = new Int32Array(handle.pending);

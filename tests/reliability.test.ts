@@ -12,6 +12,7 @@ import {
   AF_UNIX,
   type BaseTransport,
   ConnectionError,
+  connectRemoteCallback,
   type ExceptionContext,
   os,
   Protocol,
@@ -324,6 +325,31 @@ describe("hostile values at every FFI-facing method", () => {
   });
 });
 
+describe("remote callback handles are checked before their fd is used", () => {
+  it("connectRemoteCallback() with a forged handle: TypeError/RangeError, no write to a random fd", async () => {
+    const loop = newLoop();
+    try {
+      const handle = loop.createRemoteCallback(() => {});
+      for (const wakeFd of [2 ** 32 + 1, -1, 1.5, "3"]) {
+        assert.throws(
+          () => connectRemoteCallback({ ...handle, wakeFd } as never),
+          (e: unknown) => e instanceof RangeError || e instanceof TypeError,
+        );
+      }
+      for (
+        const forged of [null, {}, { ...handle, queue: new ArrayBuffer(64) }]
+      ) {
+        assert.throws(
+          () => connectRemoteCallback(forged as never),
+          TypeError,
+        );
+      }
+    } finally {
+      loop.close();
+    }
+  });
+});
+
 /** A protocol that records what it got. */
 class Recorder extends Protocol {
   transport: Transport | null = null;
@@ -375,22 +401,35 @@ describe("transports cannot hurt each other", () => {
       while (served.length < 1) await runBriefly(1);
       served[0].transport!.resumeReading();
       while (p1.lost.length === 0) await runBriefly(1);
-      // Connection 2 gets the same fd number.
-      const [w2, p2] = await loop.createConnection(
-        () => new Recorder(),
-        "127.0.0.1",
-        port,
+      // Connection 2 gets the same fd number (the kernel hands out the
+      // lowest free one; the runtime may take one meanwhile: try again).
+      const extras: Transport[] = [];
+      let w2: Transport;
+      let p2: Recorder;
+      for (;;) {
+        [w2, p2] = await loop.createConnection(
+          () => new Recorder(),
+          "127.0.0.1",
+          port,
+        );
+        const fd2 = (w2.getExtraInfo("socket") as Socket).fileno();
+        if (fd2 === fd1 || extras.length === 8) break;
+        extras.push(w2);
+      }
+      assert.equal(
+        (w2.getExtraInfo("socket") as Socket).fileno(),
+        fd1,
+        "a new connection reuses the closed one's fd number",
       );
-      const fd2 = (w2.getExtraInfo("socket") as Socket).fileno();
-      assert.equal(fd2, fd1, "the kernel reuses the lowest free fd");
+      for (const extra of extras) extra.abort();
       w2.write(big);
       const pending = w2.getWriteBufferSize();
       assert.ok(pending > 0);
       // The stale transport: dropped quietly, nothing to the new one.
       w1.write(enc("x"));
       w1.abort();
-      while (served.length < 2) await runBriefly(1);
-      served[1].transport!.resumeReading();
+      while (served.length < 2 + extras.length) await runBriefly(1);
+      for (const peer of served.slice(1)) peer.transport?.resumeReading();
       const deadline = performance.now() + 5000;
       while (w2.getWriteBufferSize() > 0 && performance.now() < deadline) {
         await runBriefly(1);
