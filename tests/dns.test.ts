@@ -400,6 +400,8 @@ describe("lookups side by side, cancelled", () => {
         : "Deno resolves on its own blocking pool",
     },
     async () => {
+      // Workers of earlier tests' loops may still be ending.
+      assert.ok(await eventually(() => resolverThreads() === 0), "old threads");
       const releases: (() => void)[] = [];
       await runNet(async (loop) => {
         try {
