@@ -12,6 +12,16 @@
  * loop Future, or when it returns; `task.signal` aborts at once, for APIs
  * that take an AbortSignal.
  *
+ * A native promise is already running and cannot be stopped. As asyncio's
+ * `wrap_future`, {@link ensureFuture} wraps one in a plain loop Future, and
+ * a Task made over one (`createTask(promise)`) runs no code of its own:
+ * both are cancelled at once when asked, and the promise is abandoned: its
+ * later outcome is dropped (a rejection is reported by no one). So
+ * `waitFor(promise, ms)` keeps its deadline.
+ *
+ * Once the loop is closed, a task whose code finishes anyway (an abandoned
+ * task, see `run()`) drops its outcome: nothing is thrown or reported.
+ *
  * @module
  */
 import {
@@ -24,6 +34,7 @@ import {
 import {
   type AbstractEventLoop,
   callbackName,
+  captureSourceTraceback,
   type Coroutine,
   getEventLoop,
   getRunningLoop,
@@ -40,6 +51,26 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null &&
     (typeof value === "object" || typeof value === "function") &&
     typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+/**
+ * Subscribes to a native promise (or any thenable that is not a loop
+ * Future) at once, so that a rejection is never unhandled. `settle` gets
+ * the outcome; it decides whether to keep or drop it.
+ */
+function follow(
+  promise: PromiseLike<unknown>,
+  settle: (ok: boolean, value: unknown) => void,
+): void {
+  try {
+    promise.then(
+      (value) => settle(true, value),
+      (exc) => settle(false, exc),
+    );
+  } catch (exc) {
+    // A thenable whose then() throws: that is its outcome.
+    settle(false, exc);
+  }
 }
 
 /** Options of the Task constructor. */
@@ -59,10 +90,15 @@ export class Task<T = unknown> extends Future<T> {
   private readonly _context: Context;
   private _numCancelsRequested = 0;
   private _abort: AbortController | null = null;
+  /** Made over a native promise: no code of its own, cancelled at once. */
+  private readonly _overPromise: boolean;
+  /** @internal Debug mode: where the task was created. */
+  _sourceTraceback: string | null = null;
 
   /**
    * Creates the task and schedules its first step. `coro` is an async
-   * function (run lazily, like a coroutine) or a promise (already running).
+   * function (run lazily, like a coroutine) or a promise (already running:
+   * the task follows it, and cancel() abandons it at once).
    */
   constructor(coro: Coroutine<T>, options: TaskConstructorOptions = {}) {
     super(options.loop ?? getEventLoop());
@@ -74,7 +110,15 @@ export class Task<T = unknown> extends Future<T> {
       ? String(options.name)
       : `Task-${++taskCounter}`;
     this._context = options.context ?? copyContext();
+    if (this._loop.getDebug()) this._sourceTraceback = captureSourceTraceback();
     this._loop.callSoon(() => this._step(), withContext(NO_CONTEXT));
+    this._overPromise = typeof coro !== "function" && !isFuture(coro);
+    if (this._overPromise) {
+      follow(coro as PromiseLike<T>, (ok, value) => {
+        if (ok) this._finish(value as T);
+        else this._finishWithError(value);
+      });
+    }
     let tasks = liveTasks.get(this._loop);
     if (!tasks) liveTasks.set(this._loop, tasks = new Set());
     tasks.add(this as Task<unknown>);
@@ -123,12 +167,18 @@ export class Task<T = unknown> extends Future<T> {
 
   /**
    * Requests cancellation: the await the task is suspended in throws
-   * CancelledError. Returns false if the task is already done.
+   * CancelledError. A task over a native promise is cancelled at once (the
+   * promise is abandoned). Returns false if the task is already done.
    */
   override cancel(msg?: string): boolean {
     if (this.done()) return false;
     this._numCancelsRequested++;
     this._abort?.abort(new CancelledError(msg));
+    if (this._overPromise) {
+      // No code of ours runs: nothing to deliver the cancel to.
+      this._finishCancelled(msg);
+      return true;
+    }
     if (this._futWaiter !== null && this._futWaiter.cancel(msg)) {
       // The await of _futWaiter throws CancelledError.
       return true;
@@ -168,6 +218,8 @@ export class Task<T = unknown> extends Future<T> {
       return;
     }
     const coro = this._coro;
+    // A native promise was followed from the constructor on.
+    if (this._overPromise) return;
     try {
       // Subscribe inside the task's frame: when the function returned a
       // loop Future (or `coro` is one), the task records it as the future
@@ -191,6 +243,7 @@ export class Task<T = unknown> extends Future<T> {
   /** The function returned: the task's result (or cancel, if one is pending). */
   private _finish(value: T): void {
     if (this.done()) return;
+    if (this._loop.isClosed()) return this._forget(); // abandoned: dropped
     if (this._mustCancel) {
       // Cancelled right before the function returned.
       this._mustCancel = false;
@@ -204,6 +257,7 @@ export class Task<T = unknown> extends Future<T> {
   /** The function threw: the task's exception, or cancelled for CancelledError. */
   private _finishWithError(exc: unknown): void {
     if (this.done()) return;
+    if (this._loop.isClosed()) return this._forget(); // abandoned: dropped
     if (exc instanceof CancelledError) {
       this._finishCancelled(exc.message || undefined, exc);
       return;
@@ -266,9 +320,12 @@ export type Awaitable<T> =
   | (() => PromiseLike<T> | T);
 
 /**
- * A Future for `aw`: a Future as it is, a promise or async function wrapped
- * in a Task. TypeError for anything else; RangeError for a future of another
- * loop.
+ * A Future for `aw`: a Future as it is; an async function run as a Task; a
+ * native promise (any thenable) wrapped in a plain Future, as asyncio's
+ * `wrap_future`. Cancelling that Future cancels it at once and abandons the
+ * promise: it goes on, and its outcome is dropped (a rejection is reported
+ * by no one). TypeError for anything else; RangeError for a future of
+ * another loop.
  */
 export function ensureFuture<T>(
   aw: Awaitable<T>,
@@ -282,13 +339,35 @@ export function ensureFuture<T>(
     }
     return aw as Future<T>;
   }
-  if (typeof aw === "function" || isThenable(aw)) {
+  if (typeof aw === "function") {
     const target = loop ?? getEventLoop();
     return target.createTask(aw as Coroutine<T>) as Future<T>;
   }
+  if (isThenable(aw)) return wrapPromise(aw, loop ?? getEventLoop());
   throw new TypeError(
     "An asyncio.Future, a coroutine or an awaitable is required",
   );
+}
+
+/**
+ * A loop Future that settles as `promise` does, unless it was cancelled
+ * first (or the loop is closed): then the outcome is dropped.
+ */
+function wrapPromise<T>(
+  promise: PromiseLike<T>,
+  loop: AbstractEventLoop,
+): Future<T> {
+  const fut = loop.createFuture<T>();
+  follow(promise, (ok, value) => {
+    if (fut.done() || loop.isClosed()) return;
+    if (ok) fut._setResult(value as T);
+    else {
+      fut._setException(value);
+      // As a Task does: a FatalError stops the loop.
+      if (value instanceof FatalError) loop._fatal(value);
+    }
+  });
+  return fut;
 }
 
 /**
@@ -410,6 +489,13 @@ export function gather<T extends unknown[] = unknown[]>(
 /**
  * Waits for `aw` at most `timeout` ms (null: no limit). On timeout, `aw` is
  * cancelled and the future fails with TimeoutError.
+ *
+ * - `waitFor(fn, ms)`: `fn` (an async function) runs as a Task; on timeout
+ *   the cancel lands in its code (at its next await of a loop Future), and
+ *   waitFor waits for it to finish, as asyncio does. Use it to stop work.
+ * - `waitFor(promise, ms)`: a native promise cannot be stopped. On timeout
+ *   it is abandoned and waitFor fails at the deadline; the promise goes on
+ *   and its outcome is dropped. Use it to stop waiting.
  */
 export function waitFor<T>(
   aw: Awaitable<T>,
