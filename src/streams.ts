@@ -73,6 +73,40 @@ export interface StreamOptions {
   limit?: number;
 }
 
+function describeArg(value: unknown): string {
+  if (typeof value === "string") return `'${value}'`;
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/**
+ * A byte count argument: TypeError when it is not a number, RangeError
+ * when it is NaN or not an integer.
+ */
+function checkCount(value: unknown, name: string): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `${name} must be an integer, got ${describeArg(value)}`,
+    );
+  }
+  if (!Number.isInteger(value)) {
+    throw new RangeError(`${name} must be an integer, got ${value}`);
+  }
+  return value;
+}
+
+/** The `limit` of a reader: a positive integer. */
+function checkLimit(limit: unknown): number {
+  checkCount(limit, "limit");
+  if ((limit as number) <= 0) {
+    throw new RangeError(`Limit cannot be <= 0, got ${limit}`);
+  }
+  return limit as number;
+}
+
 /** A growable byte buffer with a read position. */
 class ByteBuffer {
   /** Chunks as received; [head] is the oldest not fully read. */
@@ -175,12 +209,12 @@ export class StreamReader {
   /** @internal Called when a web ReadableStream of this reader ended. */
   _onWebEnd: (() => void) | null = null;
 
-  /** Creates a reader; `limit` bounds lines and the buffered bytes. */
+  /**
+   * Creates a reader; `limit` (a positive integer) bounds lines and the
+   * buffered bytes.
+   */
   constructor(limit: number = STREAM_LIMIT, loop?: AbstractEventLoop) {
-    if (!Number.isInteger(limit) || limit <= 0) {
-      throw new RangeError(`Limit cannot be <= 0, got ${limit}`);
-    }
-    this._limit = limit;
+    this._limit = checkLimit(limit);
     this._loop = loop ?? getRunningLoop();
   }
 
@@ -349,10 +383,11 @@ export class StreamReader {
   }
 
   /**
-   * Reads up to `n` bytes (-1: until EOF). Resolves with an empty array at
-   * EOF.
+   * Reads up to `n` bytes (an integer; negative: until EOF). Resolves with
+   * an empty array at EOF. TypeError / RangeError for a bad `n`.
    */
   async read(n = -1): Promise<Uint8Array> {
+    checkCount(n, "n");
     if (this._exception !== null) throw this._exception;
     if (n === 0) return EMPTY;
     if (n < 0) {
@@ -373,10 +408,16 @@ export class StreamReader {
     return data;
   }
 
-  /** Reads exactly `n` bytes; IncompleteReadError if EOF comes first. */
+  /**
+   * Reads exactly `n` bytes; IncompleteReadError if EOF comes first.
+   * TypeError / RangeError for a bad `n` (a negative one too).
+   */
   async readexactly(n: number): Promise<Uint8Array> {
-    if (!Number.isInteger(n) || n < 0) {
-      throw new RangeError("readexactly size can not be less than zero");
+    checkCount(n, "n");
+    if (n < 0) {
+      throw new RangeError(
+        `readexactly size can not be less than zero (n=${n})`,
+      );
     }
     if (this._exception !== null) throw this._exception;
     if (n === 0) return EMPTY;
@@ -451,7 +492,10 @@ export class StreamReaderProtocol extends Protocol {
   private readonly _closed: Future<void>;
   private _webEnded = 0;
 
-  /** `clientConnected` is called with a reader and writer for each connection. */
+  /**
+   * `clientConnected(reader, writer)` runs in a Task of its own for each
+   * connection.
+   */
   constructor(
     reader: StreamReader,
     clientConnected:
@@ -474,29 +518,30 @@ export class StreamReaderProtocol extends Protocol {
     this._transport = t;
     this._reader?.setTransport(t);
     if (this._reader) this._reader._onWebEnd = () => this._webEnd(1);
-    if (this._clientConnected !== null) {
-      this._streamWriter = new StreamWriter(t, this, this._reader, this._loop);
-      const result = this._clientConnected(this._reader!, this._streamWriter);
-      if (
-        result && typeof (result as PromiseLike<unknown>).then === "function"
-      ) {
-        const task = this._loop.createTask(result as PromiseLike<unknown>);
-        task.addDoneCallback((done) => {
-          if (done.cancelled()) {
-            t.close();
-            return;
-          }
-          const error = done.exception();
-          if (error !== null) {
-            this._loop.callExceptionHandler({
-              message: "Unhandled exception in client_connected_cb",
-              exception: error,
-              transport: t,
-            });
-            t.close();
-          }
-        });
-      }
+    const handler = this._clientConnected;
+    if (handler !== null) {
+      const reader = this._reader!;
+      const writer = new StreamWriter(t, this, reader, this._loop);
+      this._streamWriter = writer;
+      // The handler runs inside its Task from its first line, so
+      // currentTask() is that task and cancel() (run()'s shutdown, say)
+      // reaches the await it is suspended in.
+      const task = this._loop.createTask(() => handler(reader, writer));
+      task.addDoneCallback((done) => {
+        if (done.cancelled()) {
+          t.close();
+          return;
+        }
+        const error = done.exception();
+        if (error !== null) {
+          this._loop.callExceptionHandler({
+            message: "Unhandled exception in client_connected_cb",
+            exception: error,
+            transport: t,
+          });
+          t.close();
+        }
+      });
     }
   }
 
@@ -749,6 +794,7 @@ function serverProtocols(
   clientConnected: ClientConnected,
 ): () => StreamReaderProtocol {
   checkHandler(clientConnected);
+  if (limit !== undefined) checkLimit(limit);
   return () =>
     new StreamReaderProtocol(
       new StreamReader(limit ?? STREAM_LIMIT, loop),
@@ -786,7 +832,10 @@ export function openConnection(
 
 /**
  * Serves on `host`:`port` from the running loop: `clientConnected(reader,
- * writer)` runs for every connection (as a task when it is async).
+ * writer)` runs for every connection in a Task of its own, from its first
+ * line (`currentTask()` is that task). Cancelling the task (run()'s
+ * shutdown does) closes the connection; an error thrown by the handler
+ * goes to the loop's exception handler and closes it too.
  */
 export function startServer(
   clientConnected: ClientConnected,
