@@ -62,7 +62,7 @@ export {
   type SelectorKey,
   type WaitSet,
   type Waker,
-} from "./src/selectors.ts";
+} from "./ffi/selector.ts";
 export {
   availableSelectors,
   DefaultSelector,

@@ -46,7 +46,7 @@ import {
   ConnectionResetError,
   GaiError,
   OSError,
-} from "../src/exceptions.ts";
+} from "./errors.ts";
 import { allocate, libcPath } from "./libc.ts";
 import {
   type NativeMemory,

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type OSError, osErrorClass } from "../src/exceptions.ts";
+import { type OSError, osErrorClass } from "./errors.ts";
 import {
   type NativeMemory,
   openLibrary,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { SelectorClass, Waker } from "../src/selectors.ts";
+import type { SelectorClass, Waker } from "./selector.ts";
 import { epollAvailable, EpollSelector } from "./sys/epoll.ts";
 import { pollAvailable, PollSelector } from "./sys/poll.ts";
 import { createWaker, signalFd } from "./sys/wakers.ts";

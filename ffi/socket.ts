@@ -37,7 +37,7 @@
  *
  * @module
  */
-import { OSError } from "../src/exceptions.ts";
+import { OSError } from "./errors.ts";
 import { check, errno, libc, libcPath, osError } from "./libc.ts";
 import { openLibrary } from "./runtime.ts";
 import {

@@ -22,12 +22,12 @@
  *
  * @module
  */
-import type { WaitSet } from "../src/selectors.ts";
+import type { WaitSet } from "./selector.ts";
 import { allocate, libcPath } from "./libc.ts";
 import { type NativeMemory, openLibrary, runtime } from "./runtime.ts";
 import { POLLFD_LAYOUT, POLLIN, toPollEvents } from "./sys/poll.ts";
 import { createWaker } from "./sys/wakers.ts";
-import type { Waker } from "../src/selectors.ts";
+import type { Waker } from "./selector.ts";
 
 /** Waits for readiness on another thread. */
 export interface Waiter {

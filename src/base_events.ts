@@ -40,7 +40,7 @@ import { Future, isFuture } from "./futures.ts";
 import { logger } from "./log.ts";
 import { ensureFuture, Task } from "./tasks.ts";
 import { TimerHeap } from "./timers.ts";
-import { readEnv } from "./env.ts";
+import { readEnv } from "../ffi/runtime.ts";
 
 /** Above this many timers, a majority of cancelled ones triggers a rebuild. */
 export const MIN_SCHEDULED_TIMER_HANDLES = 100;

@@ -23,7 +23,7 @@ import type {
 } from "./net.ts";
 import type { BaseProtocol, DatagramProtocol } from "./protocols.ts";
 import type { DatagramTransport, Transport } from "./transports.ts";
-import type { FileLike } from "./selectors.ts";
+import type { FileLike } from "../ffi/selector.ts";
 import type { Future } from "./futures.ts";
 import type { Task } from "./tasks.ts";
 import { isMainThread, threadId } from "node:worker_threads";

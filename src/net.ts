@@ -1069,7 +1069,6 @@ async function sendfileFallback(
  * meanwhile rejects it with ConnectionError.
  */
 export async function transportSendfile(
-  loop: NetLoop,
   transport: unknown,
   file: unknown,
   offset = 0,

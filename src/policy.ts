@@ -6,13 +6,13 @@
  * @module
  */
 import { DefaultSelector, selectorClass } from "../ffi/selectors.ts";
-import { readEnv } from "./env.ts";
+import { readEnv } from "../ffi/runtime.ts";
 import {
   _setDefaultPolicyFactory,
   type AbstractEventLoop,
   BaseDefaultEventLoopPolicy,
 } from "./events.ts";
-import type { SelectorClass } from "./selectors.ts";
+import type { SelectorClass } from "../ffi/selector.ts";
 import { SelectorEventLoop } from "./selector_events.ts";
 
 /** Options of {@link DefaultEventLoopPolicy}. */

@@ -63,7 +63,7 @@ import {
   type ReadyEvent,
   type Selector,
   type Waker,
-} from "./selectors.ts";
+} from "../ffi/selector.ts";
 
 type Watchers = [reader: Handle | null, writer: Handle | null];
 
@@ -733,7 +733,6 @@ export class SelectorEventLoop extends BaseEventLoop {
   ): Promise<number> {
     return this._spawn(() =>
       net.transportSendfile(
-        this,
         transport,
         file,
         offset,

@@ -326,7 +326,7 @@ describe("hostile values at every FFI-facing method", () => {
 });
 
 describe("remote callback handles are checked before their fd is used", () => {
-  it("connectRemoteCallback() with a forged handle: TypeError/RangeError, no write to a random fd", async () => {
+  it("connectRemoteCallback() with a forged handle: TypeError/RangeError, no write to a random fd", () => {
     const loop = newLoop();
     try {
       const handle = loop.createRemoteCallback(() => {});

@@ -22,7 +22,7 @@ import {
   EVENT_WRITE,
   type ReadyEvent,
   type WaitSet,
-} from "../../src/selectors.ts";
+} from "../selector.ts";
 import { allocate, check, errno, libc, libcPath } from "../libc.ts";
 import { arch, type NativeMemory, openLibrary, platform } from "../runtime.ts";
 import { EBADF, ENOENT, EPERM } from "./errno.ts";

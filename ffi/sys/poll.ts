@@ -20,7 +20,7 @@ import {
   EVENT_WRITE,
   type ReadyEvent,
   type WaitSet,
-} from "../../src/selectors.ts";
+} from "../selector.ts";
 import { allocate, check, errno, isOpenFd, libcPath } from "../libc.ts";
 import { type NativeMemory, openLibrary, platform } from "../runtime.ts";
 import { EBADF } from "./errno.ts";

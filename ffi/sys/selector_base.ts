@@ -13,7 +13,7 @@ import {
   type Selector,
   type SelectorKey,
   type WaitSet,
-} from "../../src/selectors.ts";
+} from "../selector.ts";
 
 /** A registration record (mutable inside the selector only). */
 export interface MutableKey<T> {

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { Waker } from "../../src/selectors.ts";
+import type { Waker } from "../selector.ts";
 import { check, libc, libcPath } from "../libc.ts";
 import { openLibrary, platform } from "../runtime.ts";
 

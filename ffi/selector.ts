@@ -3,11 +3,11 @@
  *
  * A selector watches file descriptors for readiness, level-triggered. The
  * OS-specific classes live in `ffi/sys/` and implement {@link Selector};
- * the loop above knows only this interface.
+ * the loop above (`src/selector_events.ts`) knows only this interface.
  *
  * @module
  */
-import { INT32_MAX } from "../ffi/validate.ts";
+import { INT32_MAX } from "./validate.ts";
 
 /** The descriptor is readable. */
 export const EVENT_READ = 1;
