@@ -112,16 +112,18 @@ export class Task<T = unknown> extends Future<T> {
     this._context = options.context ?? copyContext();
     if (this._loop.getDebug()) this._sourceTraceback = captureSourceTraceback();
     this._loop.callSoon(() => this._step(), withContext(NO_CONTEXT));
+    let tasks = liveTasks.get(this._loop);
+    if (!tasks) liveTasks.set(this._loop, tasks = new Set());
+    tasks.add(this as Task<unknown>);
     this._overPromise = typeof coro !== "function" && !isFuture(coro);
     if (this._overPromise) {
+      // Followed at once (a thenable may even answer synchronously), so a
+      // rejection is never unhandled, even if the task is cancelled first.
       follow(coro as PromiseLike<T>, (ok, value) => {
         if (ok) this._finish(value as T);
         else this._finishWithError(value);
       });
     }
-    let tasks = liveTasks.get(this._loop);
-    if (!tasks) liveTasks.set(this._loop, tasks = new Set());
-    tasks.add(this as Task<unknown>);
   }
 
   /** The task's name. */
