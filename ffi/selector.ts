@@ -78,6 +78,11 @@ export interface Selector<T = unknown> {
 export interface Waker {
   /** The descriptor the selector watches for reading. */
   readonly fd: number;
+  /**
+   * The descriptor other threads write to make `fd` readable: `fd` itself
+   * for an eventfd, the write end for a self-pipe.
+   */
+  readonly wakeFd: number;
   /** Makes `fd` readable. Safe to call often; never throws. */
   notify(): void;
   /** Consumes pending notifications. */

@@ -6,9 +6,9 @@
  * @module
  */
 import type { SelectorClass, Waker } from "./selector.ts";
-import { epollAvailable, EpollSelector } from "./sys/epoll.ts";
-import { pollAvailable, PollSelector } from "./sys/poll.ts";
-import { createWaker, signalFd } from "./sys/wakers.ts";
+import { epollAvailable, EpollSelector } from "./sys/linux/epoll.ts";
+import { pollAvailable, PollSelector } from "./sys/posix/poll.ts";
+import { createWaker, signalFd } from "./sys/platform.ts";
 import { createWaiter, type Waiter } from "./waiter.ts";
 
 export { EpollSelector, PollSelector };

@@ -25,8 +25,8 @@
 import type { WaitSet } from "./selector.ts";
 import { allocate, libcPath } from "./libc.ts";
 import { type NativeMemory, openLibrary, runtime } from "./runtime.ts";
-import { POLLFD_LAYOUT, POLLIN, toPollEvents } from "./sys/poll.ts";
-import { createWaker } from "./sys/wakers.ts";
+import { POLLFD_LAYOUT, POLLIN, toPollEvents } from "./sys/posix/poll.ts";
+import { createWaker } from "./sys/platform.ts";
 import type { Waker } from "./selector.ts";
 
 /** Waits for readiness on another thread. */

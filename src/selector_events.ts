@@ -275,7 +275,7 @@ export class SelectorEventLoop extends BaseEventLoop {
     const handle: RemoteCallbackHandle = {
       queue: RemoteQueue.allocate(options.queueBytes ?? REMOTE_QUEUE_BYTES),
       pending: this._pending,
-      wakeFd: this._waker.fd,
+      wakeFd: this._waker.wakeFd,
     };
     this._remotes.add(new RemoteQueue(callback, handle));
     return handle;

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { EPOLL_EVENT_LAYOUT } from "../ffi/sys/epoll.ts";
+import { EPOLL_EVENT_LAYOUT } from "../ffi/sys/linux/epoll.ts";
 import {
   POLLERR,
   POLLFD_LAYOUT,
@@ -16,7 +16,7 @@ import {
   POLLIN,
   POLLNVAL,
   POLLOUT,
-} from "../ffi/sys/poll.ts";
+} from "../ffi/sys/posix/poll.ts";
 import { platform } from "../ffi/runtime.ts";
 import { errno, libc, strerror } from "../ffi/libc.ts";
 import { errnoName } from "../ffi/sys/errno.ts";
@@ -62,7 +62,7 @@ describe("FFI layouts match the C headers", () => {
   });
 
   it("flag constants used by the bindings", { skip }, () => {
-    // Values hard-coded in ffi/sys/epoll.ts, wakers.ts and tests/sys.ts.
+    // Values hard-coded in ffi/sys/linux/epoll.ts, linux/eventfd.ts and tests/sys.ts.
     assert.equal(c!.EPOLLIN, 0x001);
     assert.equal(c!.EPOLLOUT, 0x004);
     assert.equal(c!.EPOLL_CLOEXEC, 0o2000000);

@@ -2,7 +2,7 @@
 // socketpairs and eventfds, and string read/write wrappers.
 import { os } from "../mod.ts";
 import { libc } from "../ffi/libc.ts";
-import { createEventFd } from "../ffi/sys/wakers.ts";
+import { createEventFd } from "../ffi/sys/linux/eventfd.ts";
 
 /** A non-blocking pipe: [readFd, writeFd]. */
 export const pipe: () => [number, number] = os.pipe;

@@ -22,11 +22,16 @@ import {
   EVENT_WRITE,
   type ReadyEvent,
   type WaitSet,
-} from "../selector.ts";
-import { allocate, check, errno, libc, libcPath } from "../libc.ts";
-import { arch, type NativeMemory, openLibrary, platform } from "../runtime.ts";
-import { EBADF, ENOENT, EPERM } from "./errno.ts";
-import { kernelTimeout, SelectorBase } from "./selector_base.ts";
+} from "../../selector.ts";
+import { allocate, check, errno, libc, libcPath } from "../../libc.ts";
+import {
+  arch,
+  type NativeMemory,
+  openLibrary,
+  platform,
+} from "../../runtime.ts";
+import { EBADF, ENOENT, EPERM } from "../errno.ts";
+import { kernelTimeout, SelectorBase } from "../selector_base.ts";
 
 /** The layout of `struct epoll_event` on this CPU. */
 export const EPOLL_EVENT_LAYOUT: {

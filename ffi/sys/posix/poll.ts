@@ -20,12 +20,12 @@ import {
   EVENT_WRITE,
   type ReadyEvent,
   type WaitSet,
-} from "../selector.ts";
-import { allocate, check, errno, isOpenFd, libcPath } from "../libc.ts";
-import { type NativeMemory, openLibrary, platform } from "../runtime.ts";
-import { EBADF } from "./errno.ts";
-import { kernelTimeout, SelectorBase } from "./selector_base.ts";
-import { osError } from "../libc.ts";
+} from "../../selector.ts";
+import { allocate, check, errno, isOpenFd, libcPath } from "../../libc.ts";
+import { type NativeMemory, openLibrary, platform } from "../../runtime.ts";
+import { EBADF } from "../errno.ts";
+import { kernelTimeout, SelectorBase } from "../selector_base.ts";
+import { osError } from "../../libc.ts";
 
 /** `struct pollfd` layout. */
 export const POLLFD_LAYOUT = {
