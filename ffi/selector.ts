@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { NativeType } from "./runtime.ts";
 import { INT32_MAX } from "./validate.ts";
 
 /** The descriptor is readable. */
@@ -38,15 +39,46 @@ export interface SelectorKey<T = unknown> {
 export type ReadyEvent<T = unknown> = readonly [SelectorKey<T>, number];
 
 /**
- * What another thread may block on (with `poll(2)`) until the selector has
- * something ready, without taking events from it: pairs of fd and events.
- * `version` changes whenever the list does.
+ * What another thread may block on until the selector has something ready,
+ * without the JS thread's `select(0)` losing events: pairs of fd and events
+ * for `poll(2)` (the epoll fd; every watched fd for the poll selector), or a
+ * selector's own blocking call in `native`. `version` changes whenever the
+ * list does.
  */
 export interface WaitSet {
   /** Increases whenever `targets` changes. */
   readonly version: number;
   /** Descriptors and EVENT_READ/EVENT_WRITE masks to poll. */
   readonly targets: ReadonlyArray<readonly [number, number]>;
+  /**
+   * When set, the waiter thread makes this call instead of `poll(2)` on
+   * `targets` (a kqueue that cannot itself be polled, as libkqueue's).
+   */
+  readonly native?: NativeWait;
+}
+
+/**
+ * A blocking C call that waits for a selector's readiness on another thread
+ * (for kqueue: `kevent(kq, NULL, 0, scratch, n, &timeout)`). Level-triggered
+ * events it takes are reported again to the JS thread's `select(0)`.
+ */
+export interface NativeWait {
+  /** The shared library that has `symbol` (the waiter thread opens it). */
+  readonly library: string;
+  /** The C function to call. */
+  readonly symbol: string;
+  /** Its C parameter types. */
+  readonly parameters: readonly NativeType[];
+  /** Its C result type. */
+  readonly result: NativeType;
+  /**
+   * The arguments for one wait of at most `timeoutMs` (null: no limit),
+   * pointers as addresses of native memory that stays valid until the call
+   * returns. Called on the loop's thread before each wait.
+   */
+  args(timeoutMs: number | null): readonly number[];
+  /** Makes a wait in flight return promptly. Safe from any thread. */
+  interrupt(): void;
 }
 
 /** An OS readiness poller (epoll, kqueue, poll, ...). */
