@@ -25,13 +25,19 @@ export {
   type Callback,
   CallContext,
   type Coroutine,
+  type CreateConnectionOptions,
+  type CreateServerOptions,
+  type CreateUnixServerOptions,
+  type DatagramEndpointOptions,
   type ExceptionContext,
   type ExceptionHandler,
+  type GetaddrinfoOptions,
   getEventLoop,
   getEventLoopPolicy,
   getRunningLoop,
   Handle,
   newEventLoop,
+  type SendfileOptions,
   setEventLoop,
   setEventLoopPolicy,
   type TaskFactory,
@@ -90,7 +96,11 @@ export {
   type TaskConstructorOptions,
   waitFor,
 } from "./src/tasks.ts";
-export { run, type RunOptions } from "./src/runners.ts";
+export {
+  DEFAULT_SHUTDOWN_TIMEOUT,
+  run,
+  type RunOptions,
+} from "./src/runners.ts";
 export {
   Context,
   ContextVar,
@@ -112,6 +122,7 @@ export {
   NotImplementedError,
   OSError,
   RuntimeError,
+  SendfileNotAvailableError,
   TimeoutError,
 } from "./src/exceptions.ts";
 export {
@@ -127,21 +138,10 @@ export {
   Transport,
   WriteTransport,
 } from "./src/transports.ts";
-export {
-  DEFAULT_HIGH_WATER,
-  MAX_READ_SIZE,
-} from "./src/selector_transports.ts";
+export { DEFAULT_HIGH_WATER } from "./src/flow_control.ts";
+export { MAX_READ_SIZE } from "./src/selector_transports.ts";
 export { Server } from "./src/server.ts";
-export {
-  type CreateConnectionOptions,
-  type CreateServerOptions,
-  type CreateUnixServerOptions,
-  type DatagramEndpointOptions,
-  type GetaddrinfoOptions,
-  interleaveAddrinfos,
-  SendfileNotAvailableError,
-  type SendfileOptions,
-} from "./src/net.ts";
+export { interleaveAddrinfos } from "./src/base_events.ts";
 export {
   type ClientConnected,
   IncompleteReadError,

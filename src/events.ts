@@ -13,20 +13,93 @@ import { FatalError, NotImplementedError, RuntimeError } from "./exceptions.ts";
 import type { AddrInfo } from "../ffi/dns.ts";
 import type { Socket } from "../ffi/socket.ts";
 import type { Address } from "../ffi/sys/sockaddr.ts";
-import type {
-  CreateConnectionOptions,
-  CreateServerOptions,
-  CreateUnixServerOptions,
-  DatagramEndpointOptions,
-  GetaddrinfoOptions,
-  SendfileOptions,
-} from "./net.ts";
 import type { BaseProtocol, DatagramProtocol } from "./protocols.ts";
 import type { DatagramTransport, Transport } from "./transports.ts";
 import type { FileLike } from "../ffi/selector.ts";
 import type { Future } from "./futures.ts";
 import type { Task } from "./tasks.ts";
 import { isMainThread, threadId } from "node:worker_threads";
+
+// -- option types of the networking methods ------------------------------
+
+/** getaddrinfo()'s filters. */
+export interface GetaddrinfoOptions {
+  /** AF_INET, AF_INET6, AF_UNIX or 0 (any). */
+  family?: number;
+  /** SOCK_STREAM, SOCK_DGRAM or 0 (any). */
+  type?: number;
+  /** Protocol number or 0. */
+  proto?: number;
+  /** AI_* flags. */
+  flags?: number;
+}
+
+/** Options of createConnection(). */
+export interface CreateConnectionOptions extends GetaddrinfoOptions {
+  /** An existing connected (or to-be-used) stream socket, instead of host/port. */
+  sock?: Socket;
+  /** Bind to this local address first. */
+  localAddr?: Address;
+  /**
+   * Happy Eyeballs (RFC 8305): ms to wait for an attempt before starting
+   * the next in parallel. Undefined: one attempt at a time.
+   */
+  happyEyeballsDelay?: number;
+  /** Reorder addresses to alternate families, starting with this many of the first. */
+  interleave?: number;
+}
+
+/** Options of createServer(). */
+export interface CreateServerOptions {
+  /** AF_INET, AF_INET6 or 0 (both). */
+  family?: number;
+  /** AI_* flags (AI_PASSIVE is always added). */
+  flags?: number;
+  /** A socket to serve on instead of host/port (bound already). */
+  sock?: Socket;
+  /** listen() backlog; default 100. */
+  backlog?: number;
+  /** SO_REUSEADDR; default true. */
+  reuseAddress?: boolean;
+  /** SO_REUSEPORT. */
+  reusePort?: boolean;
+  /** SO_KEEPALIVE on accepted connections. */
+  keepAlive?: boolean;
+  /** Accept at once (default true); else call startServing() later. */
+  startServing?: boolean;
+}
+
+/** Options of createUnixServer(). */
+export interface CreateUnixServerOptions {
+  /** A bound AF_UNIX socket instead of a path. */
+  sock?: Socket;
+  /** listen() backlog; default 100. */
+  backlog?: number;
+  /** Accept at once (default true). */
+  startServing?: boolean;
+  /** Remove the socket file when the server closes (default true). */
+  cleanupSocket?: boolean;
+}
+
+/** Options of createDatagramEndpoint(). */
+export interface DatagramEndpointOptions extends GetaddrinfoOptions {
+  /** Bind to this address. */
+  localAddr?: Address;
+  /** Connect to this address (sendto() then needs no address). */
+  remoteAddr?: Address;
+  /** SO_REUSEPORT. */
+  reusePort?: boolean;
+  /** SO_BROADCAST. */
+  allowBroadcast?: boolean;
+  /** An existing datagram socket instead of addresses. */
+  sock?: Socket;
+}
+
+/** sendfile's options. */
+export interface SendfileOptions {
+  /** Read and send in JS when sendfile(2) cannot be used (default true). */
+  fallback?: boolean;
+}
 
 /** Any function the loop may call. */
 // deno-lint-ignore no-explicit-any

@@ -62,6 +62,18 @@ export class FatalError extends Error {
   }
 }
 
+/**
+ * The I/O model cannot send this file natively (asyncio's
+ * SendfileNotAvailableError); sendfile() falls back unless told not to.
+ */
+export class SendfileNotAvailableError extends RuntimeError {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "SendfileNotAvailableError";
+  }
+}
+
 export {
   BrokenPipeError,
   ConnectionAbortedError,

@@ -68,3 +68,36 @@ export class DatagramProtocol extends BaseProtocol {
   /** A send or receive failed (ICMP errors such as ECONNREFUSED). */
   errorReceived(_exc: Error): void {}
 }
+
+/**
+ * Calls a protocol factory and checks that it made a protocol of the kind
+ * (TypeError naming what is missing, instead of a failure deep inside the
+ * transport later).
+ */
+export function makeProtocol<P>(
+  factory: () => P,
+  kind: "stream" | "datagram",
+): P {
+  const protocol = factory();
+  const methods = kind === "stream"
+    ? ["connectionMade", "connectionLost"]
+    : ["connectionMade", "connectionLost", "datagramReceived", "errorReceived"];
+  const p = protocol as Record<string, unknown> | null;
+  const missing = p === null || typeof p !== "object"
+    ? methods
+    : methods.filter((m) => typeof p[m] !== "function");
+  if (
+    missing.length === 0 && kind === "stream" &&
+    typeof p!.dataReceived !== "function" && typeof p!.getBuffer !== "function"
+  ) {
+    missing.push("dataReceived");
+  }
+  if (missing.length > 0) {
+    throw new TypeError(
+      `protocolFactory() must return a ${
+        kind === "stream" ? "Protocol or BufferedProtocol" : "DatagramProtocol"
+      }, got ${String(protocol)} (missing ${missing.join(", ")})`,
+    );
+  }
+  return protocol;
+}

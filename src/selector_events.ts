@@ -14,34 +14,26 @@ import {
   loopPlatform,
   type Waiter,
 } from "../ffi/selectors.ts";
-import {
-  type AddrInfo,
-  addrInfoRequest,
-  createResolver,
-  nameInfoRequest,
-  type Resolver,
-} from "../ffi/dns.ts";
-import { pread, seek } from "../ffi/os.ts";
+import { seek } from "../ffi/os.ts";
 import type { Socket } from "../ffi/socket.ts";
-import {
-  type Address,
-  AF_INET6,
-  formatAddress,
-  ipFamily,
-  IPPROTO_TCP,
-  IPPROTO_UDP,
-  SHUT_RD,
-  SOCK_DGRAM,
-  SOCK_STREAM,
-} from "../ffi/sys/sockaddr.ts";
+import { type Address, SHUT_RD } from "../ffi/sys/sockaddr.ts";
 import { BaseEventLoop } from "./base_events.ts";
-import { RuntimeError } from "./exceptions.ts";
+import {
+  OSError,
+  RuntimeError,
+  SendfileNotAvailableError,
+} from "./exceptions.ts";
 import type { Future } from "./futures.ts";
-import * as net from "./net.ts";
-import type { BaseProtocol, DatagramProtocol, Protocol } from "./protocols.ts";
+import {
+  type BaseProtocol,
+  type DatagramProtocol,
+  makeProtocol,
+  type Protocol,
+} from "./protocols.ts";
 import {
   type BaseSocketTransport,
   MAX_READ_SIZE,
+  SocketDatagramTransport,
   SocketTransport,
 } from "./selector_transports.ts";
 import type { Server } from "./server.ts";
@@ -93,14 +85,8 @@ export class SelectorEventLoop extends BaseEventLoop {
   readonly _transports: Map<number, BaseSocketTransport> = new Map();
   /** @internal One read buffer for every transport of this loop. */
   readonly _readBuffer: Uint8Array = new Uint8Array(MAX_READ_SIZE);
-  /**
-   * @internal Sockets that calls in progress made or took (connects,
-   * servers) and no transport owns yet: close() closes them.
-   */
-  readonly _openSockets: Set<Socket> = new Set();
   /** Listening sockets being served, with their reader's token. */
   private readonly _listening = new Map<Socket, Handle | null>();
-  private _resolver: Resolver | null = null;
 
   /** Creates a loop over `selector` (default: the best one for this OS). */
   constructor(selector?: Selector) {
@@ -502,247 +488,93 @@ export class SelectorEventLoop extends BaseEventLoop {
     return ops.sockAccept(this, sock);
   }
 
-  /**
-   * Sends `count` bytes (null: to the end) of `file` (an fd or an object
-   * with fileno()) from `offset` over `sock` with sendfile(2), or by
-   * reading and sending when the kernel cannot (unless `fallback: false`).
-   */
-  override sockSendfile(
+  // -- the base loop's hooks -----------------------------------------------
+
+  /** @internal A stream transport over a connected socket. */
+  override _makeSocketTransport(
     sock: Socket,
-    file: FileLike,
-    offset = 0,
-    count: number | null = null,
-    options: net.SendfileOptions = {},
+    protocol: BaseProtocol,
+    waiter: Future<void> | null,
+    extra?: Record<string, unknown>,
+    server: Server | null = null,
+  ): Transport {
+    return new SocketTransport(
+      this,
+      sock,
+      protocol as Protocol,
+      waiter,
+      extra,
+      server,
+    );
+  }
+
+  /** @internal A datagram transport over a socket. */
+  override _makeDatagramTransport(
+    sock: Socket,
+    protocol: DatagramProtocol,
+    address: Address | null,
+    waiter: Future<void> | null,
+    extra?: Record<string, unknown>,
+  ): DatagramTransport {
+    return new SocketDatagramTransport(
+      this,
+      sock,
+      protocol,
+      address,
+      waiter,
+      extra,
+    );
+  }
+
+  /**
+   * @internal sendfile(2) from `fd` over `sock`, waiting for room as
+   * needed; SendfileNotAvailableError when the kernel cannot send this file.
+   */
+  override _sockSendfileNative(
+    sock: Socket,
+    fd: number,
+    offset: number,
+    count: number | null,
   ): Promise<number> {
-    return this._spawn(() => {
-      ops.checkSocket(sock, "sockSendfile");
-      this._ensureFdNoTransport(sock.fileno());
-      return net.sockSendfile(
-        this,
-        sock,
-        file,
-        offset,
-        count,
-        options,
-        pread,
-        seek,
-      );
-    });
+    ops.checkSocket(sock, "sockSendfile");
+    this._ensureFdNoTransport(sock.fileno());
+    return sendfileNative(sock, fd, offset, count, () => writable(this, sock));
   }
 
   /**
-   * Runs `fn` as a Task, so the returned promise is a loop Future whose
-   * cancel() (directly, or through waitFor's timeout) reaches the socket
-   * operation it waits on. A closed loop rejects with RuntimeError.
+   * @internal sendfile(2) over a socket transport's socket: its buffer is
+   * flushed first, reading is paused, and write() raises meanwhile; a
+   * close() or abort() rejects with ConnectionError.
    */
-  private _spawn<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      this._checkClosed();
-      return this.createTask(fn);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /** @internal Resolves the host in `address` for `sock`'s family and type. */
-  async _ensureResolved(sock: Socket, address: Address): Promise<Address> {
-    const [host, port] = address as readonly [string, number];
-    const infos = await this.getaddrinfo(host, port, {
-      family: sock.family,
-      type: sock.type,
-      proto: sock.proto,
-    });
-    if (infos.length === 0) {
-      throw new TypeError(`no address found for ${formatAddress(address)}`);
-    }
-    return infos[0][4];
-  }
-
-  // -- names ----------------------------------------------------------------
-
-  /**
-   * Resolves `host` and `port` (libc getaddrinfo, off the JS thread):
-   * `[family, type, proto, canonname, sockaddr]` entries. Numeric hosts
-   * with a known type are answered at once. GaiError when nothing is found;
-   * bad arguments fail the Future with TypeError/RangeError naming them
-   * (a port number must be in 0..65535: libc would wrap it).
-   */
-  override getaddrinfo(
-    host: string | null,
-    port: string | number | null,
-    options: net.GetaddrinfoOptions = {},
-  ): Future<AddrInfo[]> {
-    this._checkClosed();
-    const fut = this.createFuture<AddrInfo[]>();
-    let req;
-    try {
-      req = addrInfoRequest(host, port, options);
-    } catch (error) {
-      fut.setException(error);
-      return fut;
-    }
-    const known = numericAddrinfo(req);
-    if (known !== null) {
-      fut.setResult(known);
-      return fut;
-    }
-    this._resolver ??= createResolver();
-    // A cancel reaches the resolver: a lookup not started yet is dropped.
-    const abort = new AbortController();
-    fut.addDoneCallback(() => {
-      if (fut.cancelled()) abort.abort();
-    });
-    this._resolver.getaddrinfo(req, abort.signal).then(
-      (infos) => {
-        if (!fut.done() && !this.isClosed()) fut.setResult(infos);
-      },
-      (error) => {
-        if (!fut.done() && !this.isClosed()) fut.setException(error);
-      },
-    );
-    return fut;
-  }
-
-  /**
-   * Reverse-resolves `sockaddr` (libc getnameinfo): `[host, service]`.
-   * The host must be numeric (GaiError `EAI_NONAME` for a name, as in
-   * asyncio); a malformed sockaddr is a TypeError, a bad port or flags a
-   * TypeError/RangeError.
-   */
-  override getnameinfo(
-    sockaddr: Address,
-    flags = 0,
-  ): Future<[string, string]> {
-    this._checkClosed();
-    const fut = this.createFuture<[string, string]>();
-    let req;
-    try {
-      req = nameInfoRequest(sockaddr, flags);
-    } catch (error) {
-      fut.setException(error);
-      return fut;
-    }
-    this._resolver ??= createResolver();
-    // A cancel reaches the resolver: a lookup not started yet is dropped.
-    const abort = new AbortController();
-    fut.addDoneCallback(() => {
-      if (fut.cancelled()) abort.abort();
-    });
-    this._resolver.getnameinfo(req, abort.signal).then(
-      (value) => {
-        if (!fut.done() && !this.isClosed()) fut.setResult(value);
-      },
-      (error) => {
-        if (!fut.done() && !this.isClosed()) fut.setException(error);
-      },
-    );
-    return fut;
-  }
-
-  // -- connections and servers ---------------------------------------------
-
-  /**
-   * Connects to `host`:`port` (or wraps `options.sock`) and makes a
-   * protocol from `protocolFactory`: resolves with `[transport, protocol]`
-   * once connectionMade() ran.
-   */
-  override createConnection<P extends BaseProtocol>(
-    protocolFactory: () => P,
-    host?: string | null,
-    port?: number | string | null,
-    options?: net.CreateConnectionOptions,
-  ): Promise<[Transport, P]> {
-    return this._spawn(() =>
-      net.createConnection(
-        this,
-        protocolFactory,
-        host,
-        port,
-        options,
-      )
-    );
-  }
-
-  /**
-   * Listens on every address of `host` (a name, a list, or null/"" for all
-   * interfaces) at `port` (0: any free port), or on `options.sock`.
-   */
-  override createServer(
-    protocolFactory: () => BaseProtocol,
-    host?: string | string[] | null,
-    port?: number | string | null,
-    options?: net.CreateServerOptions,
-  ): Promise<Server> {
-    return this._spawn(() =>
-      net.createServer(this, protocolFactory, host, port, options)
-    );
-  }
-
-  /** Connects to a Unix socket at `path` (or wraps `options.sock`). */
-  override createUnixConnection<P extends BaseProtocol>(
-    protocolFactory: () => P,
-    path?: string | null,
-    options?: { sock?: Socket },
-  ): Promise<[Transport, P]> {
-    return this._spawn(() =>
-      net.createUnixConnection(this, protocolFactory, path, options)
-    );
-  }
-
-  /** Listens on a Unix socket at `path` ("\0name": abstract namespace). */
-  override createUnixServer(
-    protocolFactory: () => BaseProtocol,
-    path?: string | null,
-    options?: net.CreateUnixServerOptions,
-  ): Promise<Server> {
-    return this._spawn(() =>
-      net.createUnixServer(this, protocolFactory, path, options)
-    );
-  }
-
-  /** Wraps a socket accepted elsewhere in a transport. */
-  override connectAcceptedSocket<P extends BaseProtocol>(
-    protocolFactory: () => P,
-    sock: Socket,
-  ): Promise<[Transport, P]> {
-    return this._spawn(() =>
-      net.connectAcceptedSocket(this, protocolFactory, sock)
-    );
-  }
-
-  /** Creates a UDP (or Unix datagram) endpoint. */
-  override createDatagramEndpoint<P extends DatagramProtocol>(
-    protocolFactory: () => P,
-    options?: net.DatagramEndpointOptions,
-  ): Promise<[DatagramTransport, P]> {
-    return this._spawn(() =>
-      net.createDatagramEndpoint(this, protocolFactory, options)
-    );
-  }
-
-  /**
-   * Sends a file over a stream transport with sendfile(2) (or reading and
-   * writing, unless `fallback: false`); resolves with the bytes sent.
-   */
-  override sendfile(
+  override async _sendfileNative(
     transport: Transport,
-    file: FileLike,
-    offset = 0,
-    count: number | null = null,
-    options: net.SendfileOptions = {},
+    fd: number,
+    offset: number,
+    count: number | null,
   ): Promise<number> {
-    return this._spawn(() =>
-      net.transportSendfile(
-        transport,
-        file,
+    if (!(transport instanceof SocketTransport)) {
+      throw new SendfileNotAvailableError(
+        `${transport} is not a selector socket transport`,
+      );
+    }
+    const wasReading = transport.isReading();
+    if (wasReading) transport.pauseReading();
+    try {
+      await transport._makeEmptyWaiter();
+      return await sendfileNative(
+        transport._socket(),
+        fd,
         offset,
         count,
-        options,
-        pread,
-        seek,
-      )
-    );
+        () => transport._waitWritable(),
+      );
+    } finally {
+      transport._resetEmptyWaiter();
+      if (wasReading && !transport.isClosing()) transport.resumeReading();
+    }
   }
+
+  // -- serving --------------------------------------------------------------
 
   /** @internal Accepts connections on `sock` for `server`. */
   _startServing(
@@ -846,7 +678,7 @@ export class SelectorEventLoop extends BaseEventLoop {
   ): void {
     let protocol: BaseProtocol;
     try {
-      protocol = net.makeProtocol(protocolFactory, "stream");
+      protocol = makeProtocol(protocolFactory, "stream");
     } catch (error) {
       conn.close();
       this.callExceptionHandler({
@@ -885,10 +717,6 @@ export class SelectorEventLoop extends BaseEventLoop {
     this._transports.clear();
     for (const sock of this._listening.keys()) sock.close();
     this._listening.clear();
-    for (const sock of this._openSockets) sock.close();
-    this._openSockets.clear();
-    this._resolver?.close();
-    this._resolver = null;
     this._waiter?.close();
     this._waiter = null;
     for (const key of this._selector.getMap().values()) {
@@ -911,28 +739,60 @@ export function connectRemoteCallback(
   return new RemoteCallback(handle, loopPlatform.signalFd);
 }
 
-/** getaddrinfo's answer for a numeric host, computed here; else null. */
-function numericAddrinfo(req: {
-  host: string | null;
-  port: string | number | null;
-  family: number;
-  type: number;
-  proto: number;
-}): AddrInfo[] | null {
-  if (req.host === null || req.type === 0) return null;
-  if (req.type !== SOCK_STREAM && req.type !== SOCK_DGRAM) return null;
-  let port: number;
-  if (req.port === null) port = 0;
-  else if (typeof req.port === "number") port = req.port;
-  else if (/^[0-9]+$/.test(req.port)) port = Number(req.port);
-  else return null;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) return null;
-  const family = ipFamily(req.host);
-  if (family === 0 || (req.family !== 0 && req.family !== family)) return null;
-  const proto = req.proto ||
-    (req.type === SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP);
-  const address: Address = family === AF_INET6
-    ? [req.host, port, 0, 0]
-    : [req.host, port];
-  return [[family, req.type, proto, "", address]];
+/** Errors that mean "this file cannot go through sendfile(2)". */
+const NOT_SENDFILE_ABLE = new Set(["EINVAL", "ENOSYS", "EOPNOTSUPP", "ESPIPE"]);
+
+/**
+ * sendfile(2) from `fd` at `offset` over `sock` until `count` bytes (null:
+ * the end of the file) are sent, calling `waitWritable` whenever the
+ * socket is full. SendfileNotAvailableError when the first call says this
+ * file cannot be sent so. The file's position is left after what was sent.
+ */
+async function sendfileNative(
+  sock: Socket,
+  fd: number,
+  offset: number,
+  count: number | null,
+  waitWritable: () => PromiseLike<void>,
+): Promise<number> {
+  let total = 0;
+  try {
+    while (count === null || total < count) {
+      const want = count === null ? 0x7fff0000 : count - total;
+      let n: number | null;
+      try {
+        n = sock.sendfile(fd, offset + total, want);
+      } catch (error) {
+        if (
+          total === 0 && error instanceof OSError &&
+          NOT_SENDFILE_ABLE.has(error.code)
+        ) {
+          throw new SendfileNotAvailableError(
+            `sendfile(2) cannot send fd ${fd}: ${error.message}`,
+          );
+        }
+        throw error;
+      }
+      if (n === null) {
+        await waitWritable();
+        continue;
+      }
+      if (n === 0) break; // end of file
+      total += n;
+    }
+  } finally {
+    if (total > 0) seek(fd, offset + total);
+  }
+  return total;
+}
+
+/** Resolves when `sock` is writable (its own registration, by token). */
+function writable(loop: SelectorEventLoop, sock: Socket): Promise<void> {
+  const fut = loop.createFuture<void>();
+  const fd = sock.fileno();
+  const handle = loop._addWriter(fd, () => {
+    if (!fut.done()) fut.setResult(undefined);
+  });
+  fut.addDoneCallback(() => loop._removeWriter(fd, handle));
+  return fut;
 }

@@ -27,6 +27,7 @@ import { concatBytes, copyBytes } from "./bytes.ts";
 import type { AbstractEventLoop, Handle } from "./events.ts";
 import { ConnectionError, OSError, RuntimeError } from "./exceptions.ts";
 import type { Future } from "./futures.ts";
+import { FlowControl } from "./flow_control.ts";
 import { logger } from "./log.ts";
 import {
   type BaseProtocol,
@@ -44,8 +45,6 @@ import {
 export const MAX_READ_SIZE = 256 * 1024;
 /** After this many writes to a lost connection, each write is logged. */
 export const LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5;
-/** The default high-water mark of a write buffer. */
-export const DEFAULT_HIGH_WATER = 64 * 1024;
 
 /** What transports need from the loop. */
 export interface TransportLoop extends AbstractEventLoop {
@@ -71,24 +70,6 @@ export interface TransportServer {
   _attach(transport: BaseSocketTransport): void;
   /** A transport of this server was closed. */
   _detach(transport: BaseSocketTransport): void;
-}
-
-/** Checks water marks; returns `[low, high]`. */
-function waterMarks(
-  high: number | null | undefined,
-  low: number | null | undefined,
-): [number, number] {
-  let hi: number;
-  let lo: number;
-  if (high === null || high === undefined) {
-    hi = low === null || low === undefined ? DEFAULT_HIGH_WATER : 4 * low;
-  } else hi = high;
-  if (low === null || low === undefined) lo = Math.floor(hi / 4);
-  else lo = low;
-  if (!(hi >= lo && lo >= 0)) {
-    throw new RangeError(`high (${hi}) must be >= low (${lo}) must be >= 0`);
-  }
-  return [lo, hi];
 }
 
 function isConnectionError(error: unknown): boolean {
@@ -119,9 +100,8 @@ export abstract class BaseSocketTransport extends Transport {
   protected _server: TransportServer | null;
   protected _closing = false;
   protected _connLost = 0;
-  protected _protocolPaused = false;
-  protected _highWater = DEFAULT_HIGH_WATER;
-  protected _lowWater = DEFAULT_HIGH_WATER / 4;
+  /** Water marks and pauseWriting()/resumeWriting() for the buffer. */
+  protected readonly _flow: FlowControl;
   private readonly _extra: Record<string, unknown>;
   private _readToken: Handle | null = null;
   private _writeToken: Handle | null = null;
@@ -135,6 +115,12 @@ export abstract class BaseSocketTransport extends Transport {
   ) {
     super();
     this._loop = loop;
+    this._flow = new FlowControl({
+      loop,
+      transport: () => this._publicTransport(),
+      protocol: () => this._protocol,
+      bufferSize: () => this.getWriteBufferSize(),
+    });
     this._sock = sock;
     this._sockFd = sock.fileno();
     this._protocol = protocol;
@@ -183,44 +169,16 @@ export abstract class BaseSocketTransport extends Transport {
     high?: number | null,
     low?: number | null,
   ): void {
-    [this._lowWater, this._highWater] = waterMarks(high, low);
-    this._maybePauseProtocol();
+    this._flow.setLimits(high, low);
   }
 
   override getWriteBufferLimits(): [number, number] {
-    return [this._lowWater, this._highWater];
+    return this._flow.limits();
   }
 
-  /** Calls pauseWriting() once the buffer is over the high-water mark. */
-  protected _maybePauseProtocol(): void {
-    if (this._protocolPaused || this.getWriteBufferSize() <= this._highWater) {
-      return;
-    }
-    this._protocolPaused = true;
-    this._tellProtocol("pauseWriting");
-  }
-
-  /** Calls resumeWriting() once the buffer is at or below the low-water mark. */
-  protected _maybeResumeProtocol(): void {
-    if (!this._protocolPaused || this.getWriteBufferSize() > this._lowWater) {
-      return;
-    }
-    this._protocolPaused = false;
-    this._tellProtocol("resumeWriting");
-  }
-
-  /** Calls a flow-control method; its errors go to the exception handler. */
-  private _tellProtocol(method: "pauseWriting" | "resumeWriting"): void {
-    try {
-      this._protocol?.[method]();
-    } catch (error) {
-      this._loop.callExceptionHandler({
-        message: `protocol.${method}() failed`,
-        exception: error,
-        transport: this._publicTransport(),
-        protocol: this._protocol,
-      });
-    }
+  /** @internal Whether the protocol is paused by flow control. */
+  _isProtocolPaused(): boolean {
+    return this._flow.paused;
   }
 
   /** The object users know as the transport (exception contexts). */
@@ -368,6 +326,8 @@ export class SocketTransport extends BaseSocketTransport {
   private _bufferSize = 0;
   private _eof = false;
   private _paused = false;
+  /** @internal loop.sendfile() may use sendfile(2) on its socket. */
+  readonly _sendfileCompatible = "native" as const;
   private _emptyWaiter: Future<void> | null = null;
   private _sendfileWait: Future<void> | null = null;
   private _buffered: boolean;
@@ -550,7 +510,7 @@ export class SocketTransport extends BaseSocketTransport {
     // The caller may reuse its array: keep a copy.
     this._chunks.push(rest.slice());
     this._bufferSize += rest.length;
-    this._maybePauseProtocol();
+    this._flow.maybePause();
   }
 
   override writelines(list: Iterable<Uint8Array>): void {
@@ -576,7 +536,7 @@ export class SocketTransport extends BaseSocketTransport {
       this._consume(n);
       if (n < chunk.length) break;
     }
-    this._maybeResumeProtocol();
+    this._flow.maybeResume();
     if (this._bufferSize > 0) return;
     this._unwatchWriting();
     if (this._emptyWaiter !== null && !this._emptyWaiter.done()) {
@@ -925,7 +885,7 @@ class DatagramCore extends BaseSocketTransport {
     }
     this._queue.push([bytes.slice(), addr]);
     this._bufferSize += bytes.length;
-    this._maybePauseProtocol();
+    this._flow.maybePause();
   }
 
   private readonly _writeReady = (): void => {
@@ -947,7 +907,7 @@ class DatagramCore extends BaseSocketTransport {
       this._queue.shift();
       this._bufferSize -= data.length;
     }
-    this._maybeResumeProtocol();
+    this._flow.maybeResume();
     if (this._queue.length > 0) return;
     this._unwatchWriting();
     if (this._closing) {

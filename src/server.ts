@@ -10,7 +10,7 @@ import { type AbstractEventLoop, AbstractServer } from "./events.ts";
 import { CancelledError, RuntimeError } from "./exceptions.ts";
 import type { Future } from "./futures.ts";
 import type { BaseProtocol } from "./protocols.ts";
-import type { BaseSocketTransport } from "./selector_transports.ts";
+import type { Transport } from "./transports.ts";
 
 /** What a server needs from its loop. */
 export interface ServerLoop extends AbstractEventLoop {
@@ -35,7 +35,7 @@ export class Server extends AbstractServer {
   private _waiters: Future<void>[] | null = [];
   private _serving = false;
   private _servingForeverFut: Future<void> | null = null;
-  private readonly _clients = new Set<BaseSocketTransport>();
+  private readonly _clients = new Set<Transport>();
   private readonly _onClose: (() => void) | null;
 
   /** Created by the loop's createServer()/createUnixServer(). */
@@ -55,13 +55,13 @@ export class Server extends AbstractServer {
   }
 
   /** @internal A connection of this server was made. */
-  _attach(transport: BaseSocketTransport): void {
+  _attach(transport: Transport): void {
     this._activeCount++;
     this._clients.add(transport);
   }
 
   /** @internal A connection of this server is gone. */
-  _detach(transport: BaseSocketTransport): void {
+  _detach(transport: Transport): void {
     this._activeCount--;
     this._clients.delete(transport);
     if (this._activeCount === 0 && this._sockets === null) this._wakeup();

@@ -17,14 +17,15 @@
 import type { Socket } from "../ffi/socket.ts";
 import { bytesOf } from "../ffi/validate.ts";
 import { concatBytes, copyBytes } from "./bytes.ts";
-import { type AbstractEventLoop, getRunningLoop } from "./events.ts";
+import {
+  type AbstractEventLoop,
+  type CreateConnectionOptions,
+  type CreateServerOptions,
+  type CreateUnixServerOptions,
+  getRunningLoop,
+} from "./events.ts";
 import { ConnectionResetError, RuntimeError } from "./exceptions.ts";
 import type { Future } from "./futures.ts";
-import type {
-  CreateConnectionOptions,
-  CreateServerOptions,
-  CreateUnixServerOptions,
-} from "./net.ts";
 import { Protocol } from "./protocols.ts";
 import type { Server } from "./server.ts";
 import type { BaseTransport, Transport } from "./transports.ts";

@@ -373,9 +373,8 @@ describe("transports cannot hurt each other", () => {
       const server = await loop.createServer(
         () => {
           const p = new Recorder();
-          p.transport = null;
           served.push(p);
-          // Never read: the clients' writes stay buffered.
+          // Not reading until told: the clients' writes stay buffered.
           return Object.assign(p, {
             connectionMade(t: BaseTransport) {
               p.transport = t as Transport;
@@ -388,56 +387,61 @@ describe("transports cannot hurt each other", () => {
       );
       const port = serverPort(server);
       const big = new Uint8Array(8 * 1024 * 1024);
-      const [w1, p1] = await loop.createConnection(
-        () => new Recorder(),
-        "127.0.0.1",
-        port,
-      );
-      const fd1 = (w1.getExtraInfo("socket") as Socket).fileno();
-      w1.write(big);
-      assert.ok(w1.getWriteBufferSize() > 0, "8 MiB should not fit at once");
-      w1.close();
-      // Let the server read everything so the close completes.
-      while (served.length < 1) await runBriefly(1);
-      served[0].transport!.resumeReading();
-      while (p1.lost.length === 0) await runBriefly(1);
-      // Connection 2 gets the same fd number (the kernel hands out the
-      // lowest free one; the runtime may take one meanwhile: try again).
-      const extras: Transport[] = [];
-      let w2: Transport;
-      let p2: Recorder;
-      for (;;) {
-        [w2, p2] = await loop.createConnection(
-          () => new Recorder(),
-          "127.0.0.1",
-          port,
-        );
-        const fd2 = (w2.getExtraInfo("socket") as Socket).fileno();
-        if (fd2 === fd1 || extras.length === 8) break;
-        extras.push(w2);
+      const fdOf = (t: Transport) =>
+        (t.getExtraInfo("socket") as Socket).fileno();
+      const connect = () =>
+        loop.createConnection(() => new Recorder(), "127.0.0.1", port);
+      // Several connections close with 8 MiB buffered each, so that the
+      // runtime taking one freed fd number meanwhile cannot spoil the test.
+      const old: [Transport, Recorder][] = [];
+      for (let i = 0; i < 4; i++) old.push(await connect());
+      const oldFds = old.map(([t]) => fdOf(t));
+      for (const [t] of old) {
+        t.write(big);
+        assert.ok(t.getWriteBufferSize() > 0, "8 MiB should not fit at once");
+        t.close();
       }
-      assert.equal(
-        (w2.getExtraInfo("socket") as Socket).fileno(),
-        fd1,
-        "a new connection reuses the closed one's fd number",
+      while (served.length < 4) await runBriefly(1);
+      for (const peer of served) peer.transport!.resumeReading();
+      while (old.some(([, p]) => p.lost.length === 0)) await runBriefly(1);
+      // New connections get the freed fd numbers (the lowest free first).
+      const fresh: [Transport, Recorder][] = [];
+      for (let i = 0; i < 4; i++) fresh.push(await connect());
+      const reused = fresh.filter(([t]) => oldFds.includes(fdOf(t)));
+      assert.ok(
+        reused.length > 0,
+        `new connections reuse closed ones' fd numbers (${oldFds} vs ${
+          fresh.map(([t]) => fdOf(t))
+        })`,
       );
-      for (const extra of extras) extra.abort();
-      w2.write(big);
-      const pending = w2.getWriteBufferSize();
-      assert.ok(pending > 0);
-      // The stale transport: dropped quietly, nothing to the new one.
-      w1.write(enc("x"));
-      w1.abort();
-      while (served.length < 2 + extras.length) await runBriefly(1);
-      for (const peer of served.slice(1)) peer.transport?.resumeReading();
-      const deadline = performance.now() + 5000;
-      while (w2.getWriteBufferSize() > 0 && performance.now() < deadline) {
+      for (const [t] of fresh) {
+        t.write(big);
+        assert.ok(t.getWriteBufferSize() > 0);
+      }
+      // The stale transports: dropped quietly, nothing to the new ones.
+      for (const [t] of old) {
+        t.write(enc("x"));
+        t.abort();
+      }
+      while (served.length < 8) await runBriefly(1);
+      for (const peer of served.slice(4)) peer.transport!.resumeReading();
+      const deadline = performance.now() + 8000;
+      while (
+        fresh.some(([t]) => t.getWriteBufferSize() > 0) &&
+        performance.now() < deadline
+      ) {
         await runBriefly(1);
       }
-      assert.equal(w2.getWriteBufferSize(), 0, "connection 2 must drain");
-      w2.close();
-      while (p2.lost.length === 0) await runBriefly(1);
-      assert.deepEqual(p1.lost, [null]);
+      assert.deepEqual(
+        fresh.map(([t]) => t.getWriteBufferSize()),
+        [0, 0, 0, 0],
+        "every new connection must drain",
+      );
+      for (const [t] of fresh) t.close();
+      while (fresh.some(([, p]) => p.lost.length === 0)) await runBriefly(1);
+      assert.deepEqual(old.map(([, p]) => p.lost), [[null], [null], [null], [
+        null,
+      ]]);
       server.close();
       await server.waitClosed();
     });
