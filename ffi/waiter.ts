@@ -1,33 +1,55 @@
 /**
  * Waiting for the poller without blocking the JS thread.
  *
- * A {@link Waiter} runs `poll(2)` on a selector's {@link WaitSet} on another
- * thread and resolves a promise when it returns; the JS thread then takes the
- * events with `select(0)`. Meanwhile the host runtime's own event loop
- * (timers, fetch, servers, promises) keeps running.
+ * A {@link Waiter} makes one blocking call on another thread through the
+ * off-thread runner (ffi/offthread.ts: a `nonblocking` FFI call in Deno, a
+ * runner Worker named `aioloop-waiter` in Bun) and resolves a promise
+ * when it returns; the JS thread then takes the events with `select(0)`.
+ * Meanwhile the host runtime's own event loop (timers, fetch, servers,
+ * promises) keeps running. The call is:
  *
- * - Deno: a `nonblocking` FFI call, which runs on Deno's blocking-call pool
- *   and keeps the process alive while it is pending.
- * - Bun: `nonblocking` is ignored, so a waiter Worker blocks in `poll(2)`
- *   and reports through a SharedArrayBuffer and `Atomics.waitAsync`. The
- *   Worker is referenced only while a wait is pending.
- *
- * Every poll also watches a private eventfd/pipe, the interrupt descriptor.
- * `interrupt()` makes it readable so an in-flight poll returns at once; only
- * the waiter drains it, after the poll has returned, so an interrupt can
- * never be lost to a reader on another thread.
+ * - `poll(2)` on the selector's {@link WaitSet} targets plus a private
+ *   eventfd/pipe, the interrupt descriptor: `interrupt()` makes it
+ *   readable so a poll in flight returns at once; only the waiter drains
+ *   it, on the JS thread after the poll has returned, so an interrupt can
+ *   never be lost to a reader on another thread;
+ * - or the selector's own call, when its wait set has `native` (a kqueue
+ *   that cannot itself be polled waits in `kevent`): `interrupt()` then
+ *   calls `native.interrupt()`.
  *
  * Memory handed to the kernel comes from malloc and is freed only when no
- * poll is in flight.
+ * call is in flight.
  *
  * @module
  */
-import type { WaitSet } from "./selector.ts";
+import type { NativeWait, WaitSet, Waker } from "./selector.ts";
 import { allocate, libcPath } from "./libc.ts";
-import { type NativeMemory, openLibrary, runtime } from "./runtime.ts";
+import type { NativeMemory } from "./runtime.ts";
+import { runtime } from "./runtime.ts";
+import {
+  createRunner,
+  type NativeCall,
+  nonblockingCall,
+  type OffThreadRunner,
+} from "./offthread.ts";
 import { POLLFD_LAYOUT, POLLIN, toPollEvents } from "./sys/posix/poll.ts";
 import { createWaker } from "./sys/platform.ts";
-import type { Waker } from "./selector.ts";
+
+/** int poll(struct pollfd *fds, nfds_t nfds, int timeout); */
+const POLL: NativeCall = {
+  library: libcPath,
+  symbol: "poll",
+  parameters: ["pointer", "u64", "i32"],
+  result: "i32",
+};
+
+/** pid_t getpid(void);  (Deno: a no-op hop through its op loop) */
+const GETPID: NativeCall = {
+  library: libcPath,
+  symbol: "getpid",
+  parameters: [],
+  result: "i32",
+};
 
 /** Waits for readiness on another thread. */
 export interface Waiter {
@@ -97,38 +119,38 @@ function timeoutArg(timeoutMs: number | null): number {
 }
 
 /**
- * What both waiters share: the pollfd array, the interrupt descriptor, and
- * one poll in flight at a time. A wait asked for while a poll is still in
- * flight starts when that one returns, unless `interrupt()` came in between
- * (the loop no longer wants it).
+ * The waiter: the pollfd array or the selector's native call, the
+ * interrupt, and one call in flight at a time. A wait asked for while a
+ * call is still in flight starts when that one returns, unless
+ * `interrupt()` came in between (the loop no longer wants it).
  */
-abstract class PollingWaiter implements Waiter {
-  protected readonly interruptWaker: Waker = createWaker();
-  private readonly pollSet = new PollSet(this.interruptWaker.fd);
+class RunnerWaiter implements Waiter {
+  private readonly runner: OffThreadRunner = createRunner({
+    name: "aioloop-waiter",
+    threads: 1,
+  });
+  /** Made on the first poll (a native wait has its own interrupt). */
+  private interruptWaker: Waker | null = null;
+  private pollSet: PollSet | null = null;
   private inflight: Promise<void> | null = null;
   private inflightVersion = -1;
+  private inflightNative: NativeWait | undefined;
   private inflightDeadline = 0;
   private interrupted = false;
   private requests = 0;
   private abandoned = 0;
 
-  /** Runs poll(2) on `count` pollfds at `memory`; drains the interrupt fd. */
-  protected abstract poll(
-    memory: NativeMemory,
-    count: number,
-    timeout: number,
-  ): Promise<void>;
-
   wait(set: WaitSet, timeoutMs: number | null): Promise<void> {
     const timeout = timeoutArg(timeoutMs);
     const deadline = timeout < 0 ? Infinity : performance.now() + timeout;
     if (this.inflight !== null) {
-      // The poll in flight (left by a wake that did not come from it)
+      // The call in flight (left by a wake that did not come from it)
       // watches the same set and returns no later than needed: keep it.
       // Nothing is lost: whatever the JS thread consumed meanwhile is
-      // handled, and anything new still wakes that poll.
+      // handled, and anything new still wakes that call.
       if (
         !this.interrupted && set.version === this.inflightVersion &&
+        set.native === this.inflightNative &&
         this.inflightDeadline <= deadline + 1
       ) {
         return this.inflight;
@@ -149,177 +171,79 @@ abstract class PollingWaiter implements Waiter {
     timeout: number,
     deadline: number,
   ): Promise<void> {
-    const memory = this.pollSet.load(set);
     this.interrupted = false;
     this.inflightVersion = set.version;
+    this.inflightNative = set.native;
     this.inflightDeadline = deadline;
-    this.inflight = this.poll(memory, this.pollSet.count, timeout)
-      .finally(() => {
-        this.inflight = null;
-      });
+    const call = set.native === undefined
+      ? this.poll(set, timeout)
+      : this.runner.call(
+        set.native,
+        set.native.args(timeout < 0 ? null : timeout),
+      );
+    this.inflight = call.then(this.finished, this.failed);
     return this.inflight;
   }
+
+  /** poll(2) on the set's targets and the interrupt descriptor. */
+  private poll(set: WaitSet, timeout: number): Promise<number> {
+    const waker = this.interruptWaker ??= createWaker();
+    const pollSet = this.pollSet ??= new PollSet(waker.fd);
+    const memory = pollSet.load(set);
+    return this.runner.call(POLL, [memory.address, pollSet.count, timeout]);
+  }
+
+  /** The call returned: drain what interrupted it; the next may start. */
+  private readonly finished = (): void => {
+    this.inflight = null;
+    if (this.interrupted && this.inflightNative === undefined) {
+      this.interruptWaker?.drain();
+    }
+  };
+
+  private readonly failed = (error: unknown): never => {
+    this.finished();
+    throw error;
+  };
 
   interrupt(): void {
     this.abandoned = this.requests;
     if (this.inflight !== null && !this.interrupted) {
       this.interrupted = true;
-      this.interruptWaker.notify();
+      if (this.inflightNative !== undefined) this.inflightNative.interrupt();
+      else this.interruptWaker?.notify();
     }
   }
 
   settled(): Promise<void> {
-    return this.inflight ?? Promise.resolve();
+    return this.inflight?.catch(() => {}) ?? Promise.resolve();
   }
 
+  /**
+   * Bun: a macrotask. Deno: a macrotask (setImmediate) does not give the
+   * host's I/O a turn (a local fetch took ~470 ms under a busy loop), but
+   * the completion of a nonblocking FFI call goes through Deno's op
+   * polling and does (~9 ms). It bypasses the runner, whose one thread a
+   * kept poll may hold.
+   */
   yieldToHost(): Promise<void> {
+    if (runtime === "deno") {
+      return nonblockingCall(GETPID, []) as Promise<unknown> as Promise<void>;
+    }
     return new Promise((resolve) => setImmediate(resolve));
   }
 
   close(): void {
-    if (this.inflight) throw new Error("cannot close a waiter while it polls");
-    this.release();
-    this.pollSet.free();
-    this.interruptWaker.close();
-  }
-
-  /** Releases what the subclass holds (its thread, its library). */
-  protected abstract release(): void;
-}
-
-/** Deno: poll(2) as a nonblocking FFI call. */
-class DenoWaiter extends PollingWaiter {
-  private readonly lib = openLibrary(libcPath, {
-    // int poll(struct pollfd *fds, nfds_t nfds, int timeout);
-    poll: {
-      parameters: ["pointer", "u64", "i32"],
-      result: "i32",
-      nonblocking: true,
-    },
-    // pid_t getpid(void);  (a no-op hop through Deno's op loop)
-    getpid: { parameters: [], result: "i32", nonblocking: true },
-  });
-
-  protected async poll(
-    memory: NativeMemory,
-    count: number,
-    timeout: number,
-  ): Promise<void> {
-    await this.lib.symbols.poll(memory.pointer, count, timeout);
-    this.interruptWaker.drain();
-  }
-
-  /**
-   * In Deno, a macrotask (setImmediate) does not give the host's I/O a turn
-   * (a local fetch took ~470 ms under a busy loop), but the completion of a
-   * nonblocking FFI call goes through Deno's op polling and does (~9 ms).
-   */
-  override yieldToHost(): Promise<void> {
-    return this.lib.symbols.getpid() as Promise<unknown> as Promise<void>;
-  }
-
-  protected release(): void {
-    this.lib.close();
+    if (this.inflight) throw new Error("cannot close a waiter while it waits");
+    this.runner.close();
+    this.pollSet?.free();
+    this.pollSet = null;
+    this.interruptWaker?.close();
+    this.interruptWaker = null;
   }
 }
 
-/** Control words shared with the waiter Worker. */
-const CTL = {
-  /** Main increments to post a poll request. */
-  request: 0,
-  /** Worker stores the request number it finished. */
-  done: 1,
-  /** Number of pollfd entries. */
-  count: 2,
-  /** Timeout in ms (-1: none). */
-  timeout: 3,
-  /** 1 asks the Worker to exit. */
-  exit: 4,
-  /** Worker sets 1 when it has exited its loop. */
-  exited: 5,
-  /** The interrupt descriptor. */
-  interruptFd: 6,
-  /** Float64 index (after the Int32 words) of the pollfd address. */
-  addressF64: 4,
-} as const;
-const CTL_BYTES = 64;
-
-interface WorkerLike {
-  postMessage(message: unknown): void;
-  terminate(): void;
-  ref?(): void;
-  unref?(): void;
-  addEventListener(type: string, listener: (e: unknown) => void): void;
-}
-
-/** Bun: a Worker blocked in poll(2), reporting through Atomics. */
-class WorkerWaiter extends PollingWaiter {
-  private readonly shared = new SharedArrayBuffer(CTL_BYTES);
-  private readonly ctl = new Int32Array(this.shared);
-  private readonly address = new Float64Array(this.shared);
-  private worker: WorkerLike | undefined;
-  private requestNumber = 0;
-
-  private startWorker(): WorkerLike {
-    const url = new URL("./waiter_worker.ts", import.meta.url);
-    const WorkerCtor = Reflect.get(globalThis, "Worker") as new (
-      url: URL,
-      options: unknown,
-    ) => WorkerLike;
-    const worker = new WorkerCtor(url, {
-      type: "module",
-      name: "aioloop-waiter",
-    });
-    worker.unref?.();
-    Atomics.store(this.ctl, CTL.interruptFd, this.interruptWaker.fd);
-    worker.postMessage(this.shared);
-    return worker;
-  }
-
-  protected async poll(
-    memory: NativeMemory,
-    count: number,
-    timeout: number,
-  ): Promise<void> {
-    const worker = this.worker ??= this.startWorker();
-    this.address[CTL.addressF64] = memory.address;
-    Atomics.store(this.ctl, CTL.count, count);
-    Atomics.store(this.ctl, CTL.timeout, timeout);
-    const request = ++this.requestNumber;
-    Atomics.store(this.ctl, CTL.request, request);
-    Atomics.notify(this.ctl, CTL.request);
-    // Referenced only while it polls: an idle loop never keeps Bun alive.
-    worker.ref?.();
-    try {
-      for (;;) {
-        const done = Atomics.load(this.ctl, CTL.done);
-        if (done === request) return;
-        const result = Atomics.waitAsync(this.ctl, CTL.done, done);
-        if (result.async) await result.value;
-      }
-    } finally {
-      worker.unref?.();
-    }
-  }
-
-  protected release(): void {
-    if (!this.worker) return;
-    Atomics.store(this.ctl, CTL.exit, 1);
-    // Change the word the Worker waits on, so that a Worker that has not
-    // reached Atomics.wait yet does not sleep through the notify.
-    Atomics.add(this.ctl, CTL.request, 1);
-    Atomics.notify(this.ctl, CTL.request);
-    // The Worker leaves its loop within microseconds; it touches none of
-    // our descriptors after it sees `exit`.
-    Atomics.wait(this.ctl, CTL.exited, 0, 1000);
-    this.worker.terminate();
-    this.worker = undefined;
-  }
-}
-
-/** The waiter for this runtime. */
+/** The waiter for this runtime (both go through the off-thread runner). */
 export function createWaiter(): Waiter {
-  return runtime === "deno" ? new DenoWaiter() : new WorkerWaiter();
+  return new RunnerWaiter();
 }
-
-export { CTL as WAITER_CTL };
