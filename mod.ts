@@ -57,6 +57,7 @@ export {
   connectRemoteCallback,
   REMOTE_QUEUE_BYTES,
   SelectorEventLoop,
+  type SelectorEventLoopOptions,
 } from "./src/selector_events.ts";
 export {
   EVENT_READ,

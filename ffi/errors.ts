@@ -1,11 +1,21 @@
 /**
  * The errors of failed system calls, named as Python names them: `OSError`
  * with `errno`, `code` (the errno name) and `syscall`, its connection
- * subclasses, and `GaiError` for name resolution. They live here, at the
- * FFI edge that raises them; `src/exceptions.ts` re-exports them.
+ * subclasses, `GaiError` for name resolution, and `RuntimeError` for a
+ * wrong state (a closed selector or loop). They live here, at the FFI edge
+ * that raises them; `src/exceptions.ts` re-exports them.
  *
  * @module
  */
+
+/** Python's RuntimeError: a call made in the wrong loop state. */
+export class RuntimeError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "RuntimeError";
+  }
+}
 
 /** A failed system call: `errno`, its name in `code`, and the `syscall`. */
 export class OSError extends Error {

@@ -140,11 +140,29 @@ export type ExceptionHandler = (
 /** How many stack lines debug mode keeps for a handle's origin. */
 export const DEBUG_STACK_DEPTH = 10;
 
-/** Debug mode: the caller's stack (outside this module's files). */
+/**
+ * This package's own source folders, as stack frames name them: a URL in
+ * Deno (file:// or https:// when imported from JSR), a path in Bun.
+ */
+const OWN_SOURCES: readonly string[] = ["./", "../ffi/"].flatMap((dir) => {
+  const url = new URL(dir, import.meta.url);
+  return url.protocol === "file:"
+    ? [url.href, decodeURIComponent(url.pathname)]
+    : [url.href];
+});
+
+/** Whether a stack line is a frame of this package's own code. */
+function isOwnFrame(line: string): boolean {
+  return OWN_SOURCES.some((dir) => line.includes(dir));
+}
+
+/**
+ * Debug mode: the caller's stack, without the frames of this package's
+ * own files (a user's own `src/app.ts` stays).
+ */
 export function captureSourceTraceback(): string {
   const stack = new Error().stack?.split("\n").slice(1) ?? [];
-  const own = /[\\/](src|ffi)[\\/][a-z_]+\.ts:\d+/;
-  return stack.filter((line) => !own.test(line))
+  return stack.filter((line) => !isOwnFrame(line))
     .slice(0, DEBUG_STACK_DEPTH).map((l) => l.trim()).join("\n");
 }
 

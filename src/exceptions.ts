@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { RuntimeError } from "../ffi/errors.ts";
 
 /** The operation is cancelled (asyncio.CancelledError). */
 export class CancelledError extends Error {
@@ -28,15 +29,6 @@ export class TimeoutError extends Error {
   constructor(message = "") {
     super(message);
     this.name = "TimeoutError";
-  }
-}
-
-/** Python's RuntimeError: a call made in the wrong loop state. */
-export class RuntimeError extends Error {
-  /** Creates the error. */
-  constructor(message: string) {
-    super(message);
-    this.name = "RuntimeError";
   }
 }
 
@@ -83,4 +75,5 @@ export {
   GaiError,
   OSError,
   osErrorClass,
+  RuntimeError,
 } from "../ffi/errors.ts";

@@ -67,6 +67,15 @@ const RESOURCE_ERRORS = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
 /** The bytes of one RemoteCallback queue, unless told otherwise. */
 export const REMOTE_QUEUE_BYTES = 64 * 1024;
 
+/** Options of the {@link SelectorEventLoop} constructor. */
+export interface SelectorEventLoopOptions {
+  /**
+   * The waker for callSoonThreadsafe() and remote callbacks (default: the
+   * best for this OS; the loop closes it). Tests use it to run both kinds.
+   */
+  waker?: Waker;
+}
+
 /** An event loop over a selector (epoll, poll, ...). */
 export class SelectorEventLoop extends BaseEventLoop {
   /** @internal */
@@ -89,11 +98,11 @@ export class SelectorEventLoop extends BaseEventLoop {
   private readonly _listening = new Map<Socket, Handle | null>();
 
   /** Creates a loop over `selector` (default: the best one for this OS). */
-  constructor(selector?: Selector) {
+  constructor(selector?: Selector, options: SelectorEventLoopOptions = {}) {
     super();
     this._selector = (selector ?? new DefaultSelector()) as Selector<Watchers>;
     try {
-      this._waker = loopPlatform.createWaker();
+      this._waker = options.waker ?? loopPlatform.createWaker();
     } catch (error) {
       this._selector.close();
       throw error;
@@ -368,7 +377,9 @@ export class SelectorEventLoop extends BaseEventLoop {
     this._checkClosed();
     const fd = fileobjToFd(fileobj);
     if (fd === this._waker.fd) {
-      throw new Error(`File descriptor ${fd} is used by the loop itself`);
+      throw new RuntimeError(
+        `File descriptor ${fd} is used by the loop itself`,
+      );
     }
     if (typeof callback !== "function") {
       throw new TypeError(

@@ -41,7 +41,12 @@ import {
   type TaskOptions,
   withContext,
 } from "./events.ts";
-import { CancelledError, FatalError, TimeoutError } from "./exceptions.ts";
+import {
+  CancelledError,
+  FatalError,
+  RuntimeError,
+  TimeoutError,
+} from "./exceptions.ts";
 import { Future, isFuture, setResultUnlessCancelled } from "./futures.ts";
 
 const liveTasks = new WeakMap<AbstractEventLoop, Set<Task<unknown>>>();
@@ -159,12 +164,12 @@ export class Task<T = unknown> extends Future<T> {
 
   /** Tasks cannot be resolved from outside (RuntimeError). */
   override setResult(_result: T): void {
-    throw new Error("Task does not support setResult operation");
+    throw new RuntimeError("Task does not support setResult operation");
   }
 
   /** Tasks cannot be failed from outside (RuntimeError). */
   override setException(_exception: unknown): void {
-    throw new Error("Task does not support setException operation");
+    throw new RuntimeError("Task does not support setException operation");
   }
 
   /**

@@ -3,12 +3,14 @@
 // compaction, exception handler, debug mode, handles, policy).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { captureLog, newLoop, runLoop } from "./helpers.ts";
+import { captureLog, newLoop, policy, runLoop } from "./helpers.ts";
+import { scheduleFromApp } from "./fixtures/src/app.ts";
 import {
   AbstractEventLoop,
   AbstractEventLoopPolicy,
   AbstractServer,
   DefaultEventLoopPolicy,
+  EVENT_READ,
   FatalError,
   getEventLoop,
   getEventLoopPolicy,
@@ -17,7 +19,9 @@ import {
   MIN_SCHEDULED_TIMER_HANDLES,
   newEventLoop,
   NotImplementedError,
+  os,
   run,
+  RuntimeError,
   setEventLoop,
   setEventLoopPolicy,
   sleep,
@@ -464,6 +468,45 @@ describe("debug mode", () => {
     assert.match(
       String(h),
       /^<Handle noop\(\) created at .*loop_core\.test\.ts/,
+    );
+    loop.close();
+  });
+
+  it("typed errors: selector misuse, the loop's own fd, Task.setResult", async () => {
+    const loop = newLoop();
+    const selector = new policy.selectorClass();
+    const [r, w] = os.pipe();
+    try {
+      selector.register(r, EVENT_READ, null);
+      assert.throws(() => selector.register(r, EVENT_READ, null), RangeError);
+      assert.throws(() => selector.unregister(w), RangeError);
+      selector.close();
+      assert.throws(() => selector.register(w, EVENT_READ, null), RuntimeError);
+      // The loop's own waker fd: the first fd the loop registered.
+      const own = [...loop._selector.getMap().keys()][0];
+      assert.throws(() => loop.addReader(own, () => {}), RuntimeError);
+      await loop.runUntilComplete(async () => {
+        const task = loop.createTask(() => sleep(0));
+        assert.throws(() => task.setResult(undefined), RuntimeError);
+        assert.throws(() => task.setException(new Error("x")), RuntimeError);
+        await task;
+      });
+    } finally {
+      os.close(r);
+      os.close(w);
+      loop.close();
+    }
+  });
+
+  it("debug tracebacks keep a user's own src/ frames and drop only this package's", () => {
+    const loop = newLoop();
+    loop.setDebug(true);
+    const h = scheduleFromApp(loop);
+    const frames = h._sourceTraceback!.split("\n");
+    assert.match(frames[0], /fixtures[\\/]src[\\/]app\.ts/);
+    assert.ok(
+      !frames.some((f) => /[\\/]src[\\/](events|base_events)\.ts/.test(f)),
+      `own frames stay out: ${frames.join(" | ")}`,
     );
     loop.close();
   });

@@ -3,7 +3,11 @@
 // self-pipe). Ports test_call_soon_threadsafe(_same_thread).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { newLoop } from "./helpers.ts";
+import { newLoop, policy } from "./helpers.ts";
+import { os, SelectorEventLoop, type Waker } from "../mod.ts";
+import { platform } from "../ffi/runtime.ts";
+import { EventFdWaker } from "../ffi/sys/linux/eventfd.ts";
+import { PipeWaker, signalFd, WAKE_BYTES } from "../ffi/sys/posix/waker.ts";
 
 function startWorker(): Worker {
   return new Worker(new URL("./fixtures/remote_worker.ts", import.meta.url), {
@@ -135,3 +139,67 @@ describe("threads and Workers", () => {
     assert.doesNotMatch(error, /MainThread/);
   });
 });
+
+// Both wakers, whatever the OS picks: the eventfd (Linux) and the
+// self-pipe (elsewhere) must wake the loop the same way.
+const WAKERS: [string, () => Waker, string | false][] = [
+  [
+    "eventfd",
+    () => new EventFdWaker(),
+    platform !== "linux" && "eventfd exists on Linux only",
+  ],
+  ["self-pipe", () => new PipeWaker(), false],
+];
+
+for (const [name, makeWaker, skip] of WAKERS) {
+  describe(`the ${name} waker`, { skip }, () => {
+    const loopWith = () =>
+      new SelectorEventLoop(new policy.selectorClass(), { waker: makeWaker() });
+
+    it("a remote callback handle names the descriptor other threads write", () => {
+      const loop = loopWith();
+      try {
+        const handle = loop.createRemoteCallback(() => {});
+        // Writing it (as RemoteCallback.call does from a Worker) must work
+        // and make the loop's waker readable.
+        signalFd(handle.wakeFd);
+        assert.equal(os.write(handle.wakeFd, WAKE_BYTES), WAKE_BYTES.length);
+      } finally {
+        loop.close();
+      }
+    });
+
+    it("callSoonThreadsafe from a host timer wakes a waiting loop", async () => {
+      const loop = loopWith();
+      let ran = false;
+      setTimeout(() =>
+        loop.callSoonThreadsafe(() => {
+          ran = true;
+          loop.stop();
+        }), 20);
+      const safety = loop.callLater(10_000, () => loop.stop());
+      await loop.runForever();
+      assert.equal(ran, true);
+      assert.equal(safety.cancelled(), false);
+      safety.cancel();
+      loop.close();
+    });
+
+    it("a Worker's calls wake an idle loop", async () => {
+      const loop = loopWith();
+      const worker = startWorker();
+      const got: unknown[] = [];
+      const handle = loop.createRemoteCallback((word: string) => {
+        got.push(word);
+        if (got.length === 2) loop.stop();
+      });
+      const safety = loop.callLater(10_000, () => loop.stop());
+      worker.postMessage({ handle, calls: [["a"], ["b"]] });
+      await loop.runForever();
+      assert.deepEqual(got, ["a", "b"]);
+      safety.cancel();
+      worker.terminate();
+      loop.close();
+    });
+  });
+}

@@ -1,6 +1,8 @@
 /**
  * Bookkeeping shared by every OS selector: the fd -> key map and argument
- * checks. Subclasses add the kernel calls.
+ * checks. Subclasses add the kernel calls. A descriptor registered twice
+ * or not registered is a RangeError (Python's KeyError), a closed selector
+ * a RuntimeError.
  *
  * @module
  */
@@ -14,6 +16,7 @@ import {
   type SelectorKey,
   type WaitSet,
 } from "../selector.ts";
+import { RuntimeError } from "../errors.ts";
 
 /** A registration record (mutable inside the selector only). */
 export interface MutableKey<T> {
@@ -52,7 +55,7 @@ export abstract class SelectorBase<T = unknown> implements Selector<T> {
     const fd = fileobjToFd(fileobj);
     checkEvents(events);
     if (this.keys.has(fd)) {
-      throw new Error(
+      throw new RangeError(
         `${describeObj(fileobj)} (FD ${fd}) is already registered`,
       );
     }
@@ -99,13 +102,13 @@ export abstract class SelectorBase<T = unknown> implements Selector<T> {
   private requireKey(fileobj: FileLike): MutableKey<T> {
     const fd = fileobjToFd(fileobj);
     const key = this.keys.get(fd);
-    if (!key) throw new Error(`${describeObj(fileobj)} is not registered`);
+    if (!key) throw new RangeError(`${describeObj(fileobj)} is not registered`);
     return key;
   }
 
   /** Throws if the selector was closed. */
   protected checkOpen(): void {
-    if (this.closed) throw new Error(`${this.name} selector is closed`);
+    if (this.closed) throw new RuntimeError(`${this.name} selector is closed`);
   }
 }
 
