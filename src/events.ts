@@ -399,7 +399,7 @@ export class TimerHandle extends Handle {
   }
 }
 
-/** A server (asyncio.AbstractServer); networking arrives in a later issue. */
+/** A listening server (asyncio.AbstractServer); `Server` implements it. */
 export abstract class AbstractServer {
   /** The listening sockets (empty once closed). */
   get sockets(): Socket[] {

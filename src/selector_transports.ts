@@ -299,7 +299,7 @@ export abstract class BaseSocketTransport extends Transport {
       ? "closing"
       : "open";
     const peer = this._extra.peername as Address | null;
-    return `<${this.constructor.name} fd=${this._sockFd} ${state}${
+    return `<${this._publicTransport().constructor.name} fd=${this._sockFd} ${state}${
       peer ? ` peer=${formatAddress(peer)}` : ""
     }>`;
   }
@@ -785,10 +785,7 @@ export class SocketDatagramTransport extends DatagramTransport {
     this._base.sendto(data, addr ?? null);
   }
   override toString(): string {
-    return this._base.toString().replace(
-      "DatagramCore",
-      "SocketDatagramTransport",
-    );
+    return this._base.toString();
   }
 }
 

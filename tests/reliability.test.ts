@@ -13,6 +13,7 @@ import {
   type BaseTransport,
   ConnectionError,
   connectRemoteCallback,
+  DatagramProtocol,
   type ExceptionContext,
   os,
   Protocol,
@@ -610,6 +611,42 @@ describe("loop.close() and servers leave nothing behind", () => {
     } finally {
       unlinkSync(path);
     }
+  });
+});
+
+describe("the datagram transport's internals stay inside", () => {
+  it("exception contexts and fd-ownership errors name the SocketDatagramTransport users hold", async () => {
+    const loop = newLoop();
+    const handled: ExceptionContext[] = [];
+    loop.setExceptionHandler((_l, ctx) => handled.push(ctx));
+    await runLoop(async () => {
+      class Throws extends DatagramProtocol {
+        override datagramReceived(): void {
+          throw new Error("boom in datagramReceived");
+        }
+      }
+      const [tr] = await loop.createDatagramEndpoint(() => new Throws(), {
+        localAddr: ["127.0.0.1", 0],
+      });
+      const sock = tr.getExtraInfo("socket") as Socket;
+      assert.throws(
+        () => loop.addReader(sock.fileno(), () => {}),
+        (e: unknown) =>
+          e instanceof RuntimeError &&
+          /SocketDatagramTransport/.test(e.message) &&
+          !/DatagramCore/.test(e.message),
+      );
+      assert.doesNotMatch(String(tr), /DatagramCore/);
+      const [peer] = await loop.createDatagramEndpoint(
+        () => new DatagramProtocol(),
+        { remoteAddr: sock.getsockname() },
+      );
+      peer.sendto(enc("hi"));
+      while (handled.length === 0) await runBriefly(1);
+      assert.equal(handled[0].transport, tr);
+      peer.close();
+      await runBriefly(2);
+    }, loop);
   });
 });
 
