@@ -2,17 +2,17 @@
  * Name resolution through libc's getaddrinfo/getnameinfo, off the JS
  * thread: a resolver may take seconds, and the loop must keep running.
  *
- * - Deno: `nonblocking` FFI calls on Deno's blocking-call pool. All memory
- *   they touch is malloc'd and freed when the call has returned, even when
- *   the caller stopped waiting (cancellation).
- * - Bun: `nonblocking` is ignored, so resolver Workers make the calls
- *   (ffi/dns_worker.ts). They are referenced only while a request is
- *   pending and terminated by `close()`.
+ * The calls go through the off-thread runner (ffi/offthread.ts): Deno's
+ * `nonblocking` FFI calls, or Bun Workers named `aioloop-dns`, at most
+ * {@link RESOLVER_WORKERS} at once. They take pointers to malloc'd request
+ * memory; the results are decoded on the JS thread from native memory and
+ * the memory is freed when the call has returned, even when the caller
+ * stopped waiting (cancellation, close()).
  *
  * Every request is checked on the calling thread first
  * ({@link addrInfoRequest}, {@link nameInfoRequest}), so both runtimes
- * reject bad input alike, before any resolver call; an error raised in a
- * Worker crosses back with its class and fields ({@link errorToWire}).
+ * reject bad input alike, before any resolver call; an error raised on a
+ * runner thread crosses back with its class and fields ({@link errorToWire}).
  *
  * C API used (glibc):
  * ```c
@@ -38,24 +38,24 @@
  *
  * @module
  */
-import {
-  BrokenPipeError,
-  ConnectionAbortedError,
-  ConnectionError,
-  ConnectionRefusedError,
-  ConnectionResetError,
-  GaiError,
-  OSError,
-} from "./errors.ts";
+import { GaiError } from "./errors.ts";
 import { allocate, libcPath } from "./libc.ts";
 import {
   type NativeMemory,
   openLibrary,
   pointerAddress,
   pointerFromAddress,
-  runtime,
   viewNative,
 } from "./runtime.ts";
+import {
+  type CallOptions,
+  createRunner,
+  errorFromWire,
+  errorToWire,
+  type NativeCall,
+  type OffThreadRunner,
+  type WireError,
+} from "./offthread.ts";
 import {
   type Address,
   decodeSockaddr,
@@ -313,41 +313,42 @@ export function nameInfoRequest(
   return { family, sockaddr: address, flags: checkedFlags };
 }
 
-type DnsSymbols = {
-  getaddrinfo(node: unknown, service: unknown, hints: unknown, res: unknown):
-    | number
-    | Promise<number>;
-  freeaddrinfo(res: unknown): void;
-  gai_strerror(code: number): unknown;
-  getnameinfo(
-    sa: unknown,
-    salen: number,
-    host: unknown,
-    hostlen: number,
-    serv: unknown,
-    servlen: number,
-    flags: number,
-  ): number | Promise<number>;
+/** int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res); */
+const GETADDRINFO: NativeCall = {
+  library: libcPath,
+  symbol: "getaddrinfo",
+  parameters: ["pointer", "pointer", "pointer", "pointer"],
+  result: "i32",
 };
 
-let syncLib: DnsSymbols | undefined;
-let asyncLib: DnsSymbols | undefined;
+/**
+ * int getnameinfo(const struct sockaddr *sa, socklen_t salen,
+ *                 char *host, socklen_t hostlen,
+ *                 char *serv, socklen_t servlen, int flags);
+ */
+const GETNAMEINFO: NativeCall = {
+  library: libcPath,
+  symbol: "getnameinfo",
+  parameters: ["pointer", "u32", "pointer", "u32", "pointer", "u32", "i32"],
+  result: "i32",
+};
 
-function bind(nonblocking: boolean): DnsSymbols {
-  return openLibrary(libcPath, {
-    getaddrinfo: {
-      parameters: ["pointer", "pointer", "pointer", "pointer"],
-      result: "i32",
-      nonblocking,
-    },
+/** What runs on the JS thread: freeing results and naming errors. */
+type LocalSymbols = {
+  freeaddrinfo(res: unknown): void;
+  gai_strerror(code: number): unknown;
+};
+
+let localLib: LocalSymbols | undefined;
+
+function local(): LocalSymbols {
+  localLib ??= openLibrary(libcPath, {
+    // void freeaddrinfo(struct addrinfo *res);
     freeaddrinfo: { parameters: ["pointer"], result: "void" },
+    // const char *gai_strerror(int errcode);
     gai_strerror: { parameters: ["i32"], result: "pointer" },
-    getnameinfo: {
-      parameters: ["pointer", "u32", "pointer", "u32", "pointer", "u32", "i32"],
-      result: "i32",
-      nonblocking,
-    },
-  }).symbols as unknown as DnsSymbols;
+  }).symbols as unknown as LocalSymbols;
+  return localLib;
 }
 
 const encoder = new TextEncoder();
@@ -366,8 +367,7 @@ export function gaiError(
   syscall: string,
   detail: string,
 ): GaiError {
-  syncLib ??= bind(false);
-  const text = readCString(pointerAddress(syncLib.gai_strerror(code)), 256);
+  const text = readCString(pointerAddress(local().gai_strerror(code)), 256);
   return new GaiError(
     code,
     EAI_NAMES[code] ?? `EAI_${-code}`,
@@ -377,20 +377,24 @@ export function gaiError(
   );
 }
 
-/** Memory for one request: strings, hints, result cell; freed together. */
+/**
+ * Native memory for one request (strings, hints, result cells), which the
+ * resolver thread uses while the call runs: freed together, only once the
+ * call has returned or was dropped before it started.
+ */
 class RequestMemory {
   private readonly blocks: NativeMemory[] = [];
 
-  /** A NUL-terminated copy of `text` (null pointer for null). */
-  string(text: string | null): unknown {
-    if (text === null) return null;
+  /** The address of a NUL-terminated copy of `text` (0 for null). */
+  string(text: string | null): number {
+    if (text === null) return 0;
     const bytes = encoder.encode(text);
     if (bytes.includes(0)) {
       throw new RangeError(`host and service must not contain NUL bytes`);
     }
     const block = this.block(bytes.length + 1);
     block.bytes.set(bytes);
-    return block.pointer;
+    return block.address;
   }
 
   block(size: number): NativeMemory {
@@ -409,10 +413,16 @@ function requestDetail(req: AddrInfoRequest): string {
   return req.port === null ? `${req.host}` : `${req.host}:${req.port}`;
 }
 
-/** Runs getaddrinfo; sync in a Worker, nonblocking in Deno. */
+/**
+ * getaddrinfo on a runner thread; the list is decoded here, on the JS
+ * thread, and freed. Settles only after the call returned (or never
+ * started), so the memory it used is freed after it, not under it; a list
+ * made by a call whose result was lost (its runner closed) is freed too.
+ */
 async function callGetaddrinfo(
-  lib: DnsSymbols,
+  runner: OffThreadRunner,
   req: AddrInfoRequest,
+  options: CallOptions,
 ): Promise<AddrInfo[]> {
   const memory = new RequestMemory();
   try {
@@ -424,21 +434,27 @@ async function callGetaddrinfo(
     view.setInt32(ADDRINFO_LAYOUT.family, req.family, true);
     view.setInt32(ADDRINFO_LAYOUT.socktype, req.type, true);
     view.setInt32(ADDRINFO_LAYOUT.protocol, req.proto, true);
-    const res = memory.block(8);
-    const code = await lib.getaddrinfo(
-      node,
-      service,
-      hints.pointer,
-      res.pointer,
-    );
-    if (code !== 0) {
-      throw gaiError(code, "getaddrinfo", requestDetail(req));
+    const res = memory.block(8); // zeroed: getaddrinfo sets it on success
+    let code: number | undefined;
+    let failure: unknown;
+    try {
+      code = await runner.call(
+        GETADDRINFO,
+        [node, service, hints.address, res.address],
+        options,
+      );
+    } catch (error) {
+      failure = error;
     }
     const head = Number(new DataView(res.bytes.buffer).getBigUint64(0, true));
     try {
+      if (code === undefined) throw failure;
+      if (code !== 0) throw gaiError(code, "getaddrinfo", requestDetail(req));
       return decodeAddrinfo(head);
     } finally {
-      lib.freeaddrinfo(pointerFromAddress(head));
+      if (head !== 0 && (code === undefined || code === 0)) {
+        local().freeaddrinfo(pointerFromAddress(head));
+      }
     }
   } finally {
     memory.free();
@@ -480,31 +496,34 @@ function decodeAddrinfo(head: number): AddrInfo[] {
   return out;
 }
 
-/** Runs getnameinfo; sync in a Worker, nonblocking in Deno. */
+/** getnameinfo on a runner thread; the names are read here from its buffers. */
 async function callGetnameinfo(
-  lib: DnsSymbols,
-  family: number,
-  sockaddr: Address,
-  flags: number,
+  runner: OffThreadRunner,
+  req: NameInfoRequest,
+  options: CallOptions,
 ): Promise<[string, string]> {
   const memory = new RequestMemory();
   try {
-    const encoded = encodeSockaddr(family, sockaddr);
+    const encoded = encodeSockaddr(req.family, req.sockaddr);
     const sa = memory.block(encoded.bytes.length);
     sa.bytes.set(encoded.bytes);
     const host = memory.block(1025);
     const serv = memory.block(32);
-    const code = await lib.getnameinfo(
-      sa.pointer,
-      encoded.length,
-      host.pointer,
-      1025,
-      serv.pointer,
-      32,
-      flags,
+    const code = await runner.call(
+      GETNAMEINFO,
+      [
+        sa.address,
+        encoded.length,
+        host.address,
+        1025,
+        serv.address,
+        32,
+        req.flags,
+      ],
+      options,
     );
     if (code !== 0) {
-      throw gaiError(code, "getnameinfo", formatAddress(sockaddr));
+      throw gaiError(code, "getnameinfo", formatAddress(req.sockaddr));
     }
     return [readCString(host.address), readCString(serv.address, 32)];
   } finally {
@@ -512,103 +531,10 @@ async function callGetnameinfo(
   }
 }
 
-/** Blocking getaddrinfo on the calling thread (the resolver Worker's). */
-export function getaddrinfoHere(req: AddrInfoRequest): Promise<AddrInfo[]> {
-  syncLib ??= bind(false);
-  return callGetaddrinfo(syncLib, req);
-}
-
-/** Blocking getnameinfo on the calling thread (the resolver Worker's). */
-export function getnameinfoHere(
-  family: number,
-  sockaddr: Address,
-  flags: number,
-): Promise<[string, string]> {
-  syncLib ??= bind(false);
-  return callGetnameinfo(syncLib, family, sockaddr, flags);
-}
-
-/** An error as it crosses the Worker boundary: its class name and fields. */
-export interface WireError {
-  /** The class: "GaiError", "OSError" (or a subclass), "RangeError", ... */
-  name: string;
-  /** The message, as it was. */
-  message: string;
-  /** OSError/GaiError: errno (EAI_* for GaiError). */
-  errno?: number;
-  /** OSError/GaiError: the errno or EAI_* name. */
-  code?: string;
-  /** OSError/GaiError: the failed call. */
-  syscall?: string;
-}
-
-/** The OSError classes that cross the Worker boundary by name. */
-const OS_ERROR_CLASSES: Record<string, typeof OSError> = {
-  OSError,
-  GaiError,
-  ConnectionError,
-  ConnectionRefusedError,
-  ConnectionResetError,
-  ConnectionAbortedError,
-  BrokenPipeError,
-};
-
-/** The JS error classes that cross the Worker boundary by name. */
-const ERROR_CLASSES: Record<string, ErrorConstructor> = {
-  Error,
-  RangeError,
-  TypeError,
-};
-
-/** `error` as plain data for postMessage (see {@link errorFromWire}). */
-export function errorToWire(error: unknown): WireError {
-  if (error instanceof OSError) {
-    return {
-      name: error.name,
-      message: error.message,
-      errno: error.errno,
-      code: error.code,
-      syscall: error.syscall,
-    };
-  }
-  if (error instanceof Error) {
-    return { name: error.name, message: error.message };
-  }
-  return { name: "Error", message: String(error) };
-}
-
-/**
- * The error {@link errorToWire} described, rebuilt with the same class
- * (GaiError, an OSError class, RangeError, TypeError; else Error with the
- * same name), message, errno, code and syscall.
- */
-export function errorFromWire(wire: WireError): Error {
-  const OsClass = Object.hasOwn(OS_ERROR_CLASSES, wire.name)
-    ? OS_ERROR_CLASSES[wire.name]
-    : undefined;
-  let error: Error;
-  if (OsClass !== undefined || wire.errno !== undefined) {
-    error = new (OsClass ?? OSError)(
-      wire.errno ?? 0,
-      wire.code ?? "",
-      "",
-      wire.syscall ?? "",
-    );
-  } else {
-    const ErrorClass = Object.hasOwn(ERROR_CLASSES, wire.name)
-      ? ERROR_CLASSES[wire.name]
-      : Error;
-    error = new ErrorClass(wire.message);
-  }
-  error.message = wire.message;
-  if (error.name !== wire.name) error.name = wire.name;
-  return error;
-}
+export { errorFromWire, errorToWire, type WireError };
 
 /** A lookup held by the test hook {@link _holdNextLookup}. */
 interface Hold {
-  /** One Int32 in shared memory: 0 while held, 1 once released. */
-  readonly gate: Int32Array;
   /** Settles once released. */
   readonly released: Promise<void>;
   release(): void;
@@ -618,24 +544,21 @@ const holds = new Map<string, Hold>();
 
 /**
  * @internal Test hook: the next getaddrinfo request for `host` (on any
- * resolver) waits, before it calls libc, until the returned function is
- * called, as a lookup that never answers would. In Bun the Worker serving
- * it blocks in `Atomics.wait`, holding its thread as a blocking libc call
- * does; in Deno the request waits before it goes to the blocking pool.
- * Lets tests check, without a network, what other lookups do meanwhile.
- * Releasing twice does nothing; closing the resolver releases it too.
+ * resolver) takes one of its resolver's {@link RESOLVER_WORKERS} threads
+ * (a Worker in Bun, a place in the bound on Deno's blocking pool) and
+ * waits there, before it calls libc, until the returned function is
+ * called, as a lookup that never answers would: a cancel does not free
+ * that thread. Lets tests check, without a network, what other lookups do
+ * meanwhile. Releasing twice does nothing; closing the resolver releases
+ * it too.
  */
 export function _holdNextLookup(host: string): () => void {
-  const gate = new Int32Array(new SharedArrayBuffer(4));
   let open!: () => void;
   const released = new Promise<void>((resolve) => (open = resolve));
   const hold: Hold = {
-    gate,
     released,
     release() {
       if (holds.get(host) === hold) holds.delete(host);
-      Atomics.store(gate, 0, 1);
-      Atomics.notify(gate, 0);
       open();
     },
   };
@@ -651,19 +574,30 @@ function takeHold(host: string | null): Hold | undefined {
   return hold;
 }
 
-/** Mirrors `work`, but rejects with the signal's reason once it aborts. */
+/**
+ * Mirrors `work`, but rejects with a signal's reason as soon as one of
+ * `signals` aborts (the work goes on and cleans up after itself).
+ */
 function abortable<T>(
   work: () => Promise<T>,
-  signal: AbortSignal | undefined,
+  ...signals: (AbortSignal | undefined)[]
 ): Promise<T> {
-  if (signal === undefined) return work();
-  if (signal.aborted) return Promise.reject(signal.reason);
+  for (const signal of signals) {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    work().then(resolve, reject).finally(() =>
-      signal.removeEventListener("abort", onAbort)
-    );
+    const listeners: [AbortSignal, () => void][] = [];
+    for (const signal of signals) {
+      if (signal === undefined) continue;
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      listeners.push([signal, onAbort]);
+    }
+    work().then(resolve, reject).finally(() => {
+      for (const [signal, onAbort] of listeners) {
+        signal.removeEventListener("abort", onAbort);
+      }
+    });
   });
 }
 
@@ -684,7 +618,7 @@ export interface Resolver {
     req: NameInfoRequest,
     signal?: AbortSignal,
   ): Promise<[string, string]>;
-  /** Ends the resolver's threads (Bun); pending requests reject. */
+  /** Ends the resolver's threads; pending requests reject. */
   close(): void;
 }
 
@@ -697,228 +631,87 @@ function recheckNameInfo(req: NameInfoRequest): NameInfoRequest {
   return nameInfoRequest(req.sockaddr, req.flags);
 }
 
-/** Deno: nonblocking FFI calls on the runtime's pool, all in parallel. */
-class PoolResolver implements Resolver {
+/**
+ * At most this many lookups run at once, on as many threads (Bun Workers
+ * named `aioloop-dns`, or places on Deno's blocking pool); more wait in a
+ * queue, which a cancelled lookup leaves.
+ */
+export const RESOLVER_WORKERS = 4;
+
+/**
+ * Both runtimes: the calls go through an off-thread runner of
+ * {@link RESOLVER_WORKERS} threads (ffi/offthread.ts), so that a slow
+ * lookup holds up one thread, not every other lookup. The request memory
+ * is native and freed when the call has returned, even when the caller
+ * stopped waiting (a cancel, or close()).
+ */
+class RunnerResolver implements Resolver {
+  private readonly runner = createRunner({
+    name: "aioloop-dns",
+    threads: RESOLVER_WORKERS,
+  });
+  /** Aborted by close(): requests still pending reject at once. */
+  private readonly closing = new AbortController();
+  /** Holds taken by requests that have not settled. */
+  private readonly held = new Set<Hold>();
+
+  private request<T>(
+    work: (options: CallOptions) => Promise<T>,
+    signal: AbortSignal | undefined,
+    hold?: Hold,
+  ): Promise<T> {
+    if (this.closing.signal.aborted) {
+      hold?.release();
+      return Promise.reject(new Error("resolver is closed"));
+    }
+    if (hold !== undefined) this.held.add(hold);
+    const options: CallOptions = { signal, startAfter: hold?.released };
+    return abortable(() => work(options), signal, this.closing.signal)
+      .finally(() => {
+        if (hold !== undefined) this.held.delete(hold);
+      });
+  }
+
   getaddrinfo(req: AddrInfoRequest, signal?: AbortSignal): Promise<AddrInfo[]> {
-    return abortable(async () => {
-      const checked = recheckAddrInfo(req);
-      const hold = takeHold(checked.host);
-      if (hold !== undefined) await hold.released;
-      if (signal?.aborted) throw signal.reason;
-      asyncLib ??= bind(true);
-      return await callGetaddrinfo(asyncLib, checked);
-    }, signal);
+    let checked: AddrInfoRequest;
+    try {
+      checked = recheckAddrInfo(req);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.request(
+      (options) => callGetaddrinfo(this.runner, checked, options),
+      signal,
+      takeHold(checked.host),
+    );
   }
 
   getnameinfo(
     req: NameInfoRequest,
     signal?: AbortSignal,
   ): Promise<[string, string]> {
-    return abortable(async () => {
-      const { family, sockaddr, flags } = recheckNameInfo(req);
-      asyncLib ??= bind(true);
-      return await callGetnameinfo(asyncLib, family, sockaddr, flags);
-    }, signal);
+    let checked: NameInfoRequest;
+    try {
+      checked = recheckNameInfo(req);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.request(
+      (options) => callGetnameinfo(this.runner, checked, options),
+      signal,
+    );
   }
 
   close(): void {
-    // Calls in flight finish on the pool and free their memory.
+    if (this.closing.signal.aborted) return;
+    this.closing.abort(new Error("resolver closed before the answer came"));
+    this.runner.close();
+    for (const hold of this.held) hold.release();
+    this.held.clear();
   }
 }
 
-interface WorkerLike {
-  postMessage(message: unknown): void;
-  terminate(): void;
-  ref?(): void;
-  unref?(): void;
-  addEventListener(type: string, listener: (e: unknown) => void): void;
-}
-
-/** Messages the resolver Worker answers with. */
-export type DnsReply =
-  | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: WireError };
-
-/** At most this many resolver Workers (Bun) run at once. */
-export const RESOLVER_WORKERS = 4;
-
-/** One request for a resolver Worker. */
-type Job = {
-  id: number;
-  message: Record<string, unknown>;
-  resolve(value: unknown): void;
-  reject(error: unknown): void;
-  /** The test hook's gate, if held. */
-  hold?: Hold;
-  /** Settled (answered, aborted or rejected by close()). */
-  settled: boolean;
-  /** Removes the abort listener. */
-  unlisten(): void;
-};
-
-/** A resolver Worker and the job it is running, if any. */
-type Slot = { worker: WorkerLike; job: Job | null };
-
-/**
- * Bun: a pool of up to {@link RESOLVER_WORKERS} Workers that make the
- * blocking calls, one request each at a time, so that a slow lookup holds
- * up one Worker, not every other lookup. Workers start when requests
- * wait, are referenced only while they run one, and all end with
- * close(). Requests wait in a queue; an aborted one leaves it at once.
- */
-class WorkerResolver implements Resolver {
-  private readonly slots: Slot[] = [];
-  private readonly queue: Job[] = [];
-  private nextId = 1;
-  private closed = false;
-
-  private start(): Slot {
-    const url = new URL("./dns_worker.ts", import.meta.url);
-    const WorkerCtor = Reflect.get(globalThis, "Worker") as new (
-      url: URL,
-      options: unknown,
-    ) => WorkerLike;
-    // One name for all: tests count threads named aioloop-*.
-    const worker = new WorkerCtor(url, { type: "module", name: "aioloop-dns" });
-    const slot: Slot = { worker, job: null };
-    worker.addEventListener("message", (event) => {
-      const reply = (event as MessageEvent<DnsReply>).data;
-      const job = slot.job;
-      if (job === null || job.id !== reply.id) return;
-      slot.job = null;
-      if (reply.ok) this.settle(job, true, reply.value);
-      else this.settle(job, false, errorFromWire(reply.error));
-      this.dispatch();
-    });
-    worker.addEventListener("error", (event) => {
-      // The Worker died (it catches every error of a request itself).
-      const index = this.slots.indexOf(slot);
-      if (index >= 0) this.slots.splice(index, 1);
-      worker.terminate();
-      const job = slot.job;
-      slot.job = null;
-      const what = (event as { message?: string }).message ?? "unknown error";
-      if (job) {
-        this.settle(job, false, new Error(`resolver Worker failed: ${what}`));
-      }
-      this.dispatch();
-    });
-    this.slots.push(slot);
-    return slot;
-  }
-
-  private settle(job: Job, ok: boolean, value: unknown): void {
-    if (job.settled) return;
-    job.settled = true;
-    job.unlisten();
-    if (ok) job.resolve(value);
-    else job.reject(value);
-  }
-
-  /** Gives waiting jobs to idle Workers, starting Workers up to the limit. */
-  private dispatch(): void {
-    while (this.queue.length > 0 && !this.closed) {
-      let slot = this.slots.find((s) => s.job === null);
-      if (slot === undefined) {
-        if (this.slots.length >= RESOLVER_WORKERS) break;
-        slot = this.start();
-      }
-      const job = this.queue.shift()!;
-      slot.job = job;
-      slot.worker.ref?.();
-      try {
-        slot.worker.postMessage({
-          id: job.id,
-          ...job.message,
-          gate: job.hold?.gate,
-        });
-      } catch (error) {
-        slot.job = null;
-        this.settle(job, false, error);
-      }
-    }
-    for (const slot of this.slots) {
-      if (slot.job === null) slot.worker.unref?.();
-    }
-  }
-
-  private call(
-    message: Record<string, unknown>,
-    signal: AbortSignal | undefined,
-    hold?: Hold,
-  ): Promise<unknown> {
-    if (this.closed) {
-      hold?.release();
-      return Promise.reject(new Error("resolver is closed"));
-    }
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise((resolve, reject) => {
-      const job: Job = {
-        id: this.nextId++,
-        message,
-        resolve,
-        reject,
-        hold,
-        settled: false,
-        unlisten: () => signal?.removeEventListener("abort", onAbort),
-      };
-      const onAbort = () => {
-        // Not started: it leaves the queue. Running: its answer is dropped
-        // (the libc call cannot be interrupted; the Worker stays busy).
-        const at = this.queue.indexOf(job);
-        if (at >= 0) this.queue.splice(at, 1);
-        this.settle(job, false, signal!.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.queue.push(job);
-      this.dispatch();
-    });
-  }
-
-  async getaddrinfo(
-    req: AddrInfoRequest,
-    signal?: AbortSignal,
-  ): Promise<AddrInfo[]> {
-    const checked = recheckAddrInfo(req);
-    const hold = takeHold(checked.host);
-    return await this.call(
-      { op: "getaddrinfo", req: checked },
-      signal,
-      hold,
-    ) as AddrInfo[];
-  }
-
-  async getnameinfo(
-    req: NameInfoRequest,
-    signal?: AbortSignal,
-  ): Promise<[string, string]> {
-    const { family, sockaddr, flags } = recheckNameInfo(req);
-    return await this.call(
-      { op: "getnameinfo", family, sockaddr, flags },
-      signal,
-    ) as [string, string];
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    const jobs = [...this.queue];
-    for (const slot of this.slots) {
-      slot.worker.terminate();
-      if (slot.job) jobs.push(slot.job);
-      slot.job = null;
-    }
-    this.slots.length = 0;
-    this.queue.length = 0;
-    const error = new Error("resolver closed before the answer came");
-    for (const job of jobs) {
-      job.hold?.release();
-      this.settle(job, false, error);
-    }
-  }
-}
-
-/** The resolver for this runtime. */
+/** The resolver: the same in both runtimes (see {@link RunnerResolver}). */
 export function createResolver(): Resolver {
-  return runtime === "deno" ? new PoolResolver() : new WorkerResolver();
+  return new RunnerResolver();
 }
