@@ -104,11 +104,13 @@ async function eventually(done: () => boolean): Promise<boolean> {
 
 const tick = (ms = 30) => new Promise((r) => setTimeout(r, ms));
 
+const F_SETFL = 4; // Linux, macOS and the BSDs
+
 /** A pipe whose read end blocks (a read() waits for a byte). */
 function blockingPipe(): [number, number] {
-  const fds = new Int32Array(2);
-  assert.equal(libc.pipe2(fds, 0), 0);
-  return [fds[0], fds[1]];
+  const [r, w] = pipe();
+  assert.equal(libc.fcntl(r, F_SETFL, 0), 0);
+  return [r, w];
 }
 
 /** One pollfd in native memory: `fd` for reading. */
