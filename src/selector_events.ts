@@ -699,10 +699,9 @@ export class SelectorEventLoop extends BaseEventLoop {
       });
       return;
     }
-    new SocketTransport(
-      this,
+    this._makeSocketTransport(
       conn,
-      protocol as Protocol,
+      protocol,
       null,
       { peername: address },
       server,
