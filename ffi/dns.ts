@@ -14,7 +14,7 @@
  * reject bad input alike, before any resolver call; an error raised on a
  * runner thread crosses back with its class and fields ({@link errorToWire}).
  *
- * C API used (glibc):
+ * C API used (`<netdb.h>`; glibc, macOS Libinfo, the BSDs):
  * ```c
  * int getaddrinfo(const char *node, const char *service,
  *                 const struct addrinfo *hints, struct addrinfo **res);
@@ -24,16 +24,18 @@
  *                 char *host, socklen_t hostlen,
  *                 char *serv, socklen_t servlen, int flags);
  *
- * struct addrinfo {            // 48 bytes on 64-bit Linux
+ * struct addrinfo {            // 48 bytes on every LP64 system
  *   int ai_flags;              // offset 0
  *   int ai_family;             // offset 4
  *   int ai_socktype;           // offset 8
  *   int ai_protocol;           // offset 12
  *   socklen_t ai_addrlen;      // offset 16
- *   struct sockaddr *ai_addr;  // offset 24
- *   char *ai_canonname;        // offset 32
+ *   struct sockaddr *ai_addr;  // offset 24 (glibc, OpenBSD; 32 elsewhere)
+ *   char *ai_canonname;        // offset 32 (glibc, OpenBSD; 24 elsewhere)
  *   struct addrinfo *ai_next;  // offset 40
  * };
+ * // macOS (Libinfo netdb.h), FreeBSD and NetBSD (include/netdb.h) declare
+ * // ai_canonname before ai_addr.
  * ```
  *
  * @module
@@ -63,56 +65,33 @@ import {
   formatAddress,
   ipFamily,
 } from "./sys/sockaddr.ts";
+import { gaiErrorName, hostTable } from "./sys/platform.ts";
+import type { AddrinfoLayout } from "./sys/posix/table.ts";
 
-/** The layout of `struct addrinfo` (checked against C by tests). */
-export const ADDRINFO_LAYOUT = {
-  size: 48,
-  flags: 0,
-  family: 4,
-  socktype: 8,
-  protocol: 12,
-  addrlen: 16,
-  addr: 24,
-  canonname: 32,
-  next: 40,
-} as const;
+/**
+ * The layout of `struct addrinfo` on this OS (checked against C by tests):
+ * glibc and OpenBSD put `ai_addr` at 24 and `ai_canonname` at 32, macOS,
+ * FreeBSD and NetBSD the other way round.
+ */
+export const ADDRINFO_LAYOUT: AddrinfoLayout = hostTable.addrinfo;
 
-/** getaddrinfo flag: the address is for bind() (any address when host is null). */
-export const AI_PASSIVE = 0x1;
-/** getaddrinfo flag: fill in the canonical name. */
-export const AI_CANONNAME = 0x2;
-/** getaddrinfo flag: the host must be numeric. */
-export const AI_NUMERICHOST = 0x4;
-/** getaddrinfo flag: only families configured on this host. */
-export const AI_ADDRCONFIG = 0x20;
-/** getaddrinfo flag: the service must be numeric. */
-export const AI_NUMERICSERV = 0x400;
-/** getnameinfo flag: numeric host. */
-export const NI_NUMERICHOST = 1;
-/** getnameinfo flag: numeric service. */
-export const NI_NUMERICSERV = 2;
-/** getnameinfo flag: fail when the name is not found. */
-export const NI_NAMEREQD = 8;
-/** getnameinfo flag: the service is a datagram one (udp). */
-export const NI_DGRAM = 16;
+export {
+  AI_ADDRCONFIG,
+  AI_CANONNAME,
+  AI_NUMERICHOST,
+  AI_NUMERICSERV,
+  AI_PASSIVE,
+  NI_DGRAM,
+  NI_NAMEREQD,
+  NI_NUMERICHOST,
+  NI_NUMERICSERV,
+} from "./sys/platform.ts";
 
-/** getaddrinfo/getnameinfo result: the name is not known (or not numeric). */
-export const EAI_NONAME = -2;
-
-const EAI_NAMES: Record<number, string> = {
-  [-1]: "EAI_BADFLAGS",
-  [-2]: "EAI_NONAME",
-  [-3]: "EAI_AGAIN",
-  [-4]: "EAI_FAIL",
-  [-5]: "EAI_NODATA",
-  [-6]: "EAI_FAMILY",
-  [-7]: "EAI_SOCKTYPE",
-  [-8]: "EAI_SERVICE",
-  [-9]: "EAI_ADDRFAMILY",
-  [-10]: "EAI_MEMORY",
-  [-11]: "EAI_SYSTEM",
-  [-12]: "EAI_OVERFLOW",
-};
+/**
+ * getaddrinfo/getnameinfo result: the name is not known (or not numeric).
+ * -2 with glibc and OpenBSD, 8 on macOS, FreeBSD and NetBSD.
+ */
+export const EAI_NONAME: number = hostTable.gaiErrors.EAI_NONAME;
 
 /** One result: `[family, type, proto, canonname, sockaddr]`, as Python's. */
 export type AddrInfo = [
@@ -370,7 +349,7 @@ export function gaiError(
   const text = readCString(pointerAddress(local().gai_strerror(code)), 256);
   return new GaiError(
     code,
-    EAI_NAMES[code] ?? `EAI_${-code}`,
+    gaiErrorName(code),
     text,
     syscall,
     detail,

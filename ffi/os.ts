@@ -6,10 +6,21 @@
  *
  * @module
  */
-import { check, errno, libc } from "./libc.ts";
-import { platform } from "./runtime.ts";
-import { EAGAIN, EINTR } from "./sys/errno.ts";
-import { osError } from "./libc.ts";
+import { check, errno, libc, nonBlockingPipe, osError } from "./libc.ts";
+import { socketpair as socketPair } from "./socket.ts";
+import {
+  AF_UNIX,
+  EAGAIN,
+  EINTR,
+  O_CLOEXEC,
+  O_CREAT,
+  O_RDONLY,
+  O_RDWR,
+  O_TRUNC,
+  O_WRONLY,
+  SEEK_SET,
+  SOCK_STREAM,
+} from "./sys/platform.ts";
 import {
   bytesOf,
   checkByteCount,
@@ -20,33 +31,21 @@ import {
   MAX_IO,
 } from "./validate.ts";
 
-const O_NONBLOCK = platform === "linux" ? 0o4000 : 0x0004;
-const O_CLOEXEC = platform === "linux" ? 0o2000000 : 0x01000000;
-const SOCK_NONBLOCK = platform === "linux" ? 0o4000 : 0;
-const SOCK_CLOEXEC = platform === "linux" ? 0o2000000 : 0;
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-
-/** A non-blocking, close-on-exec pipe: `[readFd, writeFd]`. */
+/**
+ * A non-blocking, close-on-exec pipe: `[readFd, writeFd]` (pipe2, or pipe
+ * and fcntl where there is no pipe2).
+ */
 export function pipe(): [number, number] {
-  const fds = new Int32Array(2);
-  check(libc.pipe2(fds, O_NONBLOCK | O_CLOEXEC), "pipe2");
-  return [fds[0], fds[1]];
+  return nonBlockingPipe();
 }
 
-/** A non-blocking, close-on-exec AF_UNIX stream socket pair. */
+/**
+ * A non-blocking, close-on-exec AF_UNIX stream socket pair (with
+ * SO_NOSIGPIPE where sends cannot ask for no SIGPIPE), as bare fds.
+ */
 export function socketpair(): [number, number] {
-  const fds = new Int32Array(2);
-  check(
-    libc.socketpair(
-      AF_UNIX,
-      SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-      0,
-      fds,
-    ),
-    "socketpair",
-  );
-  return [fds[0], fds[1]];
+  const [a, b] = socketPair(AF_UNIX, SOCK_STREAM);
+  return [a.detach(), b.detach()];
 }
 
 /**
@@ -92,16 +91,8 @@ export function close(fd: number): void {
   check(libc.close(fd), "close", `fd ${fd}`);
 }
 
-/** open(2) flags: read only. */
-export const O_RDONLY = 0;
-/** open(2) flags: write only. */
-export const O_WRONLY = 1;
-/** open(2) flags: read and write. */
-export const O_RDWR = 2;
-/** open(2) flags: create if missing. */
-export const O_CREAT = platform === "linux" ? 0o100 : 0x200;
-/** open(2) flags: truncate. */
-export const O_TRUNC = platform === "linux" ? 0o1000 : 0x400;
+/** open(2) flags of this OS (O_CREAT is 0o100 on Linux, 0x200 elsewhere). */
+export { O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY };
 
 /**
  * Opens a file and returns its descriptor (close-on-exec). The descriptor
@@ -139,5 +130,5 @@ export function pread(
 export function seek(fd: number, position: number): number {
   checkFd(fd);
   checkOffset(position, "position");
-  return check(libc.lseek(fd, position, 0), "lseek", `fd ${fd}`);
+  return check(libc.lseek(fd, position, SEEK_SET), "lseek", `fd ${fd}`);
 }

@@ -6,13 +6,15 @@
  * (EAGAIN), retry on EINTR, and throw {@link OSError} otherwise. Every
  * argument is checked (ffi/validate.ts) before it reaches C.
  *
- * C API used (Linux):
+ * C API used (`<sys/socket.h>`; the same signatures on every OS here):
  * ```c
- * int socket(int domain, int type, int protocol);
+ * int socket(int domain, int type, int protocol);  // NetBSD: __socket30
  * int socketpair(int domain, int type, int protocol, int sv[2]);
  * int bind(int fd, const struct sockaddr *addr, socklen_t len);
  * int listen(int fd, int backlog);
  * int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+ *   // Linux, FreeBSD 10+, OpenBSD 5.7+, NetBSD 8+
+ * int accept(int fd, struct sockaddr *addr, socklen_t *len);  // macOS
  * int connect(int fd, const struct sockaddr *addr, socklen_t len);
  * ssize_t recv(int fd, void *buf, size_t len, int flags);
  * ssize_t send(int fd, const void *buf, size_t len, int flags);
@@ -25,8 +27,22 @@
  * int setsockopt(int fd, int level, int name, const void *val, socklen_t len);
  * int getsockopt(int fd, int level, int name, void *val, socklen_t *len);
  * int shutdown(int fd, int how);
+ * // Linux <sys/sendfile.h> only:
  * ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
  * ```
+ * sendfile(2) is bound on Linux only. macOS
+ * (`int sendfile(int fd, int s, off_t offset, off_t *len, struct sf_hdtr *,
+ * int flags)`) and FreeBSD (`int sendfile(int fd, int s, off_t offset,
+ * size_t nbytes, struct sf_hdtr *, off_t *sbytes, int flags)`) have other
+ * signatures, OpenBSD and NetBSD none: there {@link Socket.sendfile}
+ * throws OSError ENOSYS and the loop's sendfile reads and sends instead.
+ *
+ * Where socket() takes no SOCK_NONBLOCK/SOCK_CLOEXEC and there is no
+ * accept4 (macOS), every new socket gets O_NONBLOCK and FD_CLOEXEC with
+ * fcntl. Where send() takes no MSG_NOSIGNAL (we do not rely on macOS 11's),
+ * every socket gets SO_NOSIGPIPE, so a write to a closed peer is EPIPE,
+ * not a signal.
+ *
  * The byte counts are bound as `i32` results: every call here passes a
  * length below 2^31 (capped by {@link MAX_IO}), so the `ssize_t` fits, and
  * the low half of the return register is the value on x86-64 and aarch64.
@@ -37,9 +53,15 @@
  *
  * @module
  */
-import { OSError } from "./errors.ts";
-import { check, errno, libc, libcPath, osError } from "./libc.ts";
-import { openLibrary } from "./runtime.ts";
+import {
+  check,
+  errno,
+  libc,
+  libcPath,
+  osError,
+  setNonBlockingCloexec,
+} from "./libc.ts";
+import { openLibrary, type SymbolSpec } from "./runtime.ts";
 import {
   bytesOf,
   checkByteCount,
@@ -49,32 +71,90 @@ import {
   checkOffset,
   MAX_IO,
 } from "./validate.ts";
-import { EAGAIN, EINTR } from "./sys/errno.ts";
 import {
-  type Address,
   AF_INET,
   AF_INET6,
   AF_UNIX,
+  EAGAIN,
+  EBADF,
+  EINPROGRESS,
+  EINTR,
+  ENOSYS,
+  F_GETFL,
+  F_SETFL,
+  hostTable,
+  O_NONBLOCK,
+  type PlatformTable,
+  SO_ERROR,
+  SO_NOSIGPIPE,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  SOMAXCONN,
+} from "./sys/platform.ts";
+import {
+  type Address,
   decodeSockaddr,
   encodeSockaddr,
   familyName,
   formatAddress,
-  MSG_NOSIGNAL,
-  SO_ERROR,
-  SOCK_CLOEXEC,
-  SOCK_DGRAM,
-  SOCK_NONBLOCK,
-  SOCK_STREAM,
   SOCKADDR_STORAGE_SIZE,
   socketsAvailable,
-  SOL_SOCKET,
-  SOMAXCONN,
 } from "./sys/sockaddr.ts";
 
-/** EINPROGRESS: a non-blocking connect has started. */
-export const EINPROGRESS = 115;
-/** EISCONN: already connected. */
-export const EISCONN = 106;
+/**
+ * The socket symbols bound on `table`'s OS, by C name (see the module
+ * comment for their signatures): accept4 or accept, socket under its C
+ * name, and sendfile only where it has Linux's signature.
+ */
+export function socketSymbols(
+  table: PlatformTable,
+): Record<string, SymbolSpec> {
+  const has = table.symbols;
+  const specs: Record<string, SymbolSpec> = {
+    [has.socket]: { parameters: ["i32", "i32", "i32"], result: "i32" },
+    socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+    bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+    listen: { parameters: ["i32", "i32"], result: "i32" },
+    connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+    recv: { parameters: ["i32", "buffer", "u64", "i32"], result: "i32" },
+    send: { parameters: ["i32", "buffer", "u64", "i32"], result: "i32" },
+    recvfrom: {
+      parameters: ["i32", "buffer", "u64", "i32", "buffer", "buffer"],
+      result: "i32",
+    },
+    sendto: {
+      parameters: ["i32", "buffer", "u64", "i32", "buffer", "u32"],
+      result: "i32",
+    },
+    getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+    getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+    setsockopt: {
+      parameters: ["i32", "i32", "i32", "buffer", "u32"],
+      result: "i32",
+    },
+    getsockopt: {
+      parameters: ["i32", "i32", "i32", "buffer", "buffer"],
+      result: "i32",
+    },
+    shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  };
+  if (has.accept4) {
+    specs.accept4 = {
+      parameters: ["i32", "buffer", "buffer", "i32"],
+      result: "i32",
+    };
+  } else {
+    specs.accept = { parameters: ["i32", "buffer", "buffer"], result: "i32" };
+  }
+  if (has.sendfile === "linux") {
+    specs.sendfile = {
+      parameters: ["i32", "i32", "buffer", "u64"],
+      result: "i32",
+    };
+  }
+  return specs;
+}
 
 type SocketSymbols = {
   socket(domain: number, type: number, protocol: number): number;
@@ -86,12 +166,13 @@ type SocketSymbols = {
   ): number;
   bind(fd: number, addr: Uint8Array, len: number): number;
   listen(fd: number, backlog: number): number;
-  accept4(
+  accept4?(
     fd: number,
     addr: Uint8Array,
     len: Uint32Array,
     flags: number,
   ): number;
+  accept?(fd: number, addr: Uint8Array, len: Uint32Array): number;
   connect(fd: number, addr: Uint8Array, len: number): number;
   recv(fd: number, buf: Uint8Array, len: number, flags: number): number;
   send(fd: number, buf: Uint8Array, len: number, flags: number): number;
@@ -128,7 +209,7 @@ type SocketSymbols = {
     len: Uint32Array,
   ): number;
   shutdown(fd: number, how: number): number;
-  sendfile(
+  sendfile?(
     out: number,
     inFd: number,
     offset: BigInt64Array,
@@ -136,53 +217,73 @@ type SocketSymbols = {
   ): number;
 };
 
-let bound: SocketSymbols | undefined;
+/** How this OS makes sockets: what the table says, read once per binding. */
+interface SocketWays {
+  /** The bound calls. */
+  calls: SocketSymbols;
+  /** SOCK_NONBLOCK | SOCK_CLOEXEC for socket()/socketpair()/accept4(), or 0. */
+  typeFlags: number;
+  /** Whether accepted sockets come out non-blocking and close-on-exec. */
+  acceptAtomic: boolean;
+  /** The send flags: MSG_NOSIGNAL, or 0 where sockets have SO_NOSIGPIPE. */
+  sendFlags: number;
+  /** Whether every new socket needs SO_NOSIGPIPE. */
+  soNosigpipe: boolean;
+}
 
-/** The socket calls, bound on first use. */
-export function sockets(): SocketSymbols {
-  if (bound) return bound;
+let table: PlatformTable = hostTable;
+let ways: SocketWays | undefined;
+
+function sockets(): SocketWays {
+  if (ways) return ways;
   if (!socketsAvailable) {
     throw new Error(
-      "sockets are implemented for Linux only in this build of aioloop",
+      `sockets are not available on ${hostTable.os} in this build of aioloop ` +
+        "(Linux, macOS, FreeBSD, OpenBSD and NetBSD have them)",
     );
   }
-  bound = openLibrary(libcPath, {
-    socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-    socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
-    bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-    listen: { parameters: ["i32", "i32"], result: "i32" },
-    accept4: {
-      parameters: ["i32", "buffer", "buffer", "i32"],
-      result: "i32",
-    },
-    connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-    recv: { parameters: ["i32", "buffer", "u64", "i32"], result: "i32" },
-    send: { parameters: ["i32", "buffer", "u64", "i32"], result: "i32" },
-    recvfrom: {
-      parameters: ["i32", "buffer", "u64", "i32", "buffer", "buffer"],
-      result: "i32",
-    },
-    sendto: {
-      parameters: ["i32", "buffer", "u64", "i32", "buffer", "u32"],
-      result: "i32",
-    },
-    getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-    getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-    setsockopt: {
-      parameters: ["i32", "i32", "i32", "buffer", "u32"],
-      result: "i32",
-    },
-    getsockopt: {
-      parameters: ["i32", "i32", "i32", "buffer", "buffer"],
-      result: "i32",
-    },
-    shutdown: { parameters: ["i32", "i32"], result: "i32" },
-    sendfile: {
-      parameters: ["i32", "i32", "buffer", "u64"],
-      result: "i32",
-    },
-  }).symbols as unknown as SocketSymbols;
-  return bound;
+  const lib = openLibrary(libcPath, socketSymbols(table)).symbols as Record<
+    string,
+    unknown
+  >;
+  const c = table.constants;
+  const typeFlags = c.SOCK_NONBLOCK | c.SOCK_CLOEXEC;
+  ways = {
+    calls: { ...lib, socket: lib[table.symbols.socket] } as SocketSymbols,
+    typeFlags,
+    acceptAtomic: table.symbols.accept4 && typeFlags !== 0,
+    sendFlags: table.noSigpipe === "MSG_NOSIGNAL" ? c.MSG_NOSIGNAL : 0,
+    soNosigpipe: table.noSigpipe === "SO_NOSIGPIPE",
+  };
+  return ways;
+}
+
+/**
+ * Test hook: make sockets the way `other` says (null: this OS's table).
+ * With a copy of this OS's table that lacks SOCK_NONBLOCK, accept4 and
+ * sendfile, Linux runs the code paths of macOS. Only the symbol and flag
+ * facts of `other` are used; its numbers must be this OS's.
+ */
+export function _useSocketTable(other: PlatformTable | null): void {
+  table = other ?? hostTable;
+  ways = undefined;
+}
+
+/**
+ * Finishes a descriptor fresh from socket()/accept()/socketpair(): O_NONBLOCK
+ * and FD_CLOEXEC where the call could not set them, SO_NOSIGPIPE where
+ * sends cannot ask for no SIGPIPE. Closes `fd` and throws on failure.
+ */
+function prepare(fd: number, flagsSet: boolean): number {
+  const w = sockets();
+  try {
+    if (!flagsSet) setNonBlockingCloexec(fd);
+    if (w.soNosigpipe) setIntOption(fd, SOL_SOCKET, SO_NOSIGPIPE, 1);
+  } catch (e) {
+    libc.close(fd);
+    throw e;
+  }
+  return fd;
 }
 
 // Scratch space for addresses the kernel fills in (one JS thread).
@@ -245,14 +346,21 @@ export class Socket {
     this.type = type;
     this.proto = proto;
     if (fileno === undefined) {
-      this.fd = check(
-        sockets().socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto),
-        "socket",
-        familyName(family),
+      const w = sockets();
+      this.fd = prepare(
+        check(
+          w.calls.socket(family, type | w.typeFlags, proto),
+          "socket",
+          familyName(family),
+        ),
+        w.typeFlags !== 0,
       );
     } else {
       this.fd = checkFd(fileno, "fileno");
       setNonBlocking(fileno);
+      if (sockets().soNosigpipe) {
+        setIntOption(fileno, SOL_SOCKET, SO_NOSIGPIPE, 1);
+      }
     }
   }
 
@@ -289,13 +397,7 @@ export class Socket {
   /** The open descriptor; OSError (EBADF) once closed. */
   private open(syscall: string): number {
     if (this.fd < 0) {
-      throw new OSError(
-        9,
-        "EBADF",
-        "Bad file descriptor",
-        syscall,
-        "socket is closed",
-      );
+      throw osError(EBADF, syscall, "socket is closed");
     }
     return this.fd;
   }
@@ -305,7 +407,7 @@ export class Socket {
     const fd = this.open("bind");
     const sa = encodeSockaddr(this.family, address);
     check(
-      sockets().bind(fd, sa.bytes, sa.length),
+      sockets().calls.bind(fd, sa.bytes, sa.length),
       "bind",
       formatAddress(address),
     );
@@ -316,7 +418,7 @@ export class Socket {
     // Like CPython: a negative backlog means 0, a huge one is the kernel's cap.
     checkInt32(backlog, "backlog");
     const fd = this.open("listen");
-    check(sockets().listen(fd, Math.max(0, backlog)), "listen");
+    check(sockets().calls.listen(fd, Math.max(0, backlog)), "listen");
   }
 
   /** The local address. */
@@ -324,7 +426,7 @@ export class Socket {
     const fd = this.open("getsockname");
     addrLen[0] = SOCKADDR_STORAGE_SIZE;
     addrBuf.fill(0, 0, 2);
-    check(sockets().getsockname(fd, addrBuf, addrLen), "getsockname");
+    check(sockets().calls.getsockname(fd, addrBuf, addrLen), "getsockname");
     return decodeSockaddr(addrBuf, addrLen[0]);
   }
 
@@ -333,7 +435,7 @@ export class Socket {
     const fd = this.open("getpeername");
     addrLen[0] = SOCKADDR_STORAGE_SIZE;
     addrBuf.fill(0, 0, 2);
-    check(sockets().getpeername(fd, addrBuf, addrLen), "getpeername");
+    check(sockets().calls.getpeername(fd, addrBuf, addrLen), "getpeername");
     return decodeSockaddr(addrBuf, addrLen[0]);
   }
 
@@ -349,7 +451,7 @@ export class Socket {
       bytes = optBuf.subarray(0, 4);
     } else bytes = bytesOf(value, "value");
     check(
-      sockets().setsockopt(fd, level, optname, bytes, bytes.length),
+      sockets().calls.setsockopt(fd, level, optname, bytes, bytes.length),
       "setsockopt",
       `level ${level}, option ${optname}`,
     );
@@ -372,7 +474,7 @@ export class Socket {
     optLen[0] = buflen === undefined ? 4 : buflen;
     buf.fill(0);
     check(
-      sockets().getsockopt(fd, level, optname, buf, optLen),
+      sockets().calls.getsockopt(fd, level, optname, buf, optLen),
       "getsockopt",
       `level ${level}, option ${optname}`,
     );
@@ -384,7 +486,7 @@ export class Socket {
   shutdown(how: number): void {
     checkInt(how, "how", 0, 2);
     const fd = this.open("shutdown");
-    check(sockets().shutdown(fd, how), "shutdown");
+    check(sockets().calls.shutdown(fd, how), "shutdown");
   }
 
   /**
@@ -394,7 +496,7 @@ export class Socket {
   connectEx(address: Address): number {
     const fd = this.open("connect");
     const sa = encodeSockaddr(this.family, address);
-    if (sockets().connect(fd, sa.bytes, sa.length) === 0) return 0;
+    if (sockets().calls.connect(fd, sa.bytes, sa.length) === 0) return 0;
     const code = errno();
     // An interrupted connect goes on in the background, like one in
     // progress (calling connect again would fail with EALREADY).
@@ -409,13 +511,12 @@ export class Socket {
     for (;;) {
       addrLen[0] = SOCKADDR_STORAGE_SIZE;
       addrBuf.fill(0, 0, 2);
-      const conn = sockets().accept4(
-        fd,
-        addrBuf,
-        addrLen,
-        SOCK_NONBLOCK | SOCK_CLOEXEC,
-      );
+      const w = sockets();
+      const conn = w.acceptAtomic
+        ? w.calls.accept4!(fd, addrBuf, addrLen, w.typeFlags)
+        : w.calls.accept!(fd, addrBuf, addrLen);
       if (conn >= 0) {
+        prepare(conn, w.acceptAtomic);
         const address = decodeSockaddr(addrBuf, addrLen[0]);
         return [
           Socket.adopt(conn, this.family, this.type, this.proto),
@@ -439,7 +540,7 @@ export class Socket {
     const n = checkByteCount(bytes, nbytes);
     const fd = this.open("recv");
     for (;;) {
-      const got = sockets().recv(fd, bytes, n, 0);
+      const got = sockets().calls.recv(fd, bytes, n, 0);
       if (got >= 0) return got;
       const code = errno();
       if (code === EINTR) continue;
@@ -453,8 +554,9 @@ export class Socket {
     const bytes = bytesOf(data);
     const n = checkByteCount(bytes, undefined);
     const fd = this.open("send");
+    const w = sockets();
     for (;;) {
-      const sent = sockets().send(fd, bytes, n, MSG_NOSIGNAL);
+      const sent = w.calls.send(fd, bytes, n, w.sendFlags);
       if (sent >= 0) return sent;
       const code = errno();
       if (code === EINTR) continue;
@@ -474,7 +576,7 @@ export class Socket {
     for (;;) {
       addrLen[0] = SOCKADDR_STORAGE_SIZE;
       addrBuf.fill(0, 0, 2);
-      const got = sockets().recvfrom(fd, bytes, n, 0, addrBuf, addrLen);
+      const got = sockets().calls.recvfrom(fd, bytes, n, 0, addrBuf, addrLen);
       if (got >= 0) return [got, decodeSockaddr(addrBuf, addrLen[0])];
       const code = errno();
       if (code === EINTR) continue;
@@ -492,10 +594,11 @@ export class Socket {
     const n = checkByteCount(bytes, undefined);
     const sa = address === null ? null : encodeSockaddr(this.family, address);
     const fd = this.open("sendto");
+    const { calls, sendFlags } = sockets();
     for (;;) {
       const sent = sa === null
-        ? sockets().send(fd, bytes, n, MSG_NOSIGNAL)
-        : sockets().sendto(fd, bytes, n, MSG_NOSIGNAL, sa.bytes, sa.length);
+        ? calls.send(fd, bytes, n, sendFlags)
+        : calls.sendto(fd, bytes, n, sendFlags, sa.bytes, sa.length);
       if (sent >= 0) return sent;
       const code = errno();
       if (code === EINTR) continue;
@@ -515,7 +618,8 @@ export class Socket {
    * Copies up to `count` bytes from file descriptor `inFd` at `offset` to
    * this socket with sendfile(2): the count (0 at the end of the file), or
    * null when the socket is full. OSError (EINVAL, ENOSYS...) means the
-   * file cannot be sent this way.
+   * file cannot be sent this way: ENOSYS on every OS but Linux, where
+   * sendfile(2) is not bound (see the module comment).
    */
   sendfile(inFd: number, offset: number, count: number): number | null {
     checkFd(inFd, "inFd");
@@ -525,9 +629,13 @@ export class Socket {
       MAX_IO,
     );
     const fd = this.open("sendfile");
+    const { sendfile } = sockets().calls;
+    if (!sendfile) {
+      throw osError(ENOSYS, "sendfile", `not bound on ${table.os}`);
+    }
     const off = new BigInt64Array([BigInt(offset)]);
     for (;;) {
-      const sent = sockets().sendfile(fd, inFd, off, n);
+      const sent = sendfile(fd, inFd, off, n);
       if (sent >= 0) return sent;
       const code = errno();
       if (code === EINTR) continue;
@@ -566,7 +674,7 @@ export class Socket {
 }
 
 /** The local address, or null if it cannot be had. */
-export function safeName(sock: Socket): Address | null {
+function safeName(sock: Socket): Address | null {
   try {
     return sock.getsockname();
   } catch {
@@ -575,7 +683,7 @@ export function safeName(sock: Socket): Address | null {
 }
 
 /** The peer address, or null if not connected. */
-export function safePeer(sock: Socket): Address | null {
+function safePeer(sock: Socket): Address | null {
   try {
     return sock.getpeername();
   } catch {
@@ -587,15 +695,28 @@ function peerDetail(sock: Socket): string {
   return formatAddress(safePeer(sock) ?? safeName(sock));
 }
 
-const F_GETFL = 3;
-const F_SETFL = 4;
-const O_NONBLOCK = 0o4000;
-
 /** Sets O_NONBLOCK on `fd`. */
-export function setNonBlocking(fd: number): void {
+function setNonBlocking(fd: number): void {
   const flags = check(libc.fcntl(fd, F_GETFL, 0), "fcntl", `fd ${fd}`);
   if (flags & O_NONBLOCK) return;
   check(libc.fcntl(fd, F_SETFL, flags | O_NONBLOCK), "fcntl", `fd ${fd}`);
+}
+
+const intOption = new Uint8Array(4);
+
+/** setsockopt(fd, level, name, &value, 4) on a bare descriptor. */
+function setIntOption(
+  fd: number,
+  level: number,
+  name: number,
+  value: number,
+): void {
+  new DataView(intOption.buffer).setInt32(0, value, true);
+  check(
+    sockets().calls.setsockopt(fd, level, name, intOption, 4),
+    "setsockopt",
+    `level ${level}, option ${name}`,
+  );
 }
 
 /** A connected pair of non-blocking sockets (AF_UNIX by default). */
@@ -608,15 +729,19 @@ export function socketpair(
   checkType(type);
   checkInt32(proto, "proto");
   const fds = new Int32Array(2);
+  const w = sockets();
   check(
-    sockets().socketpair(
-      family,
-      type | SOCK_NONBLOCK | SOCK_CLOEXEC,
-      proto,
-      fds,
-    ),
+    w.calls.socketpair(family, type | w.typeFlags, proto, fds),
     "socketpair",
   );
+  for (const [i, other] of [[0, 1], [1, 0]]) {
+    try {
+      prepare(fds[i], w.typeFlags !== 0);
+    } catch (e) {
+      libc.close(fds[other]); // prepare() closed fds[i]
+      throw e;
+    }
+  }
   return [
     Socket.adopt(fds[0], family, type, proto),
     Socket.adopt(fds[1], family, type, proto),

@@ -1,6 +1,10 @@
 // The struct layouts and constants the FFI bindings state are checked
-// against the C headers: a small C program (tests/c/layouts.c) prints them.
-// Skipped, with a message, where no C compiler is installed.
+// against the C headers: a small C program (tests/c/layouts.c) prints the
+// layouts, and one generated from this OS's constant table
+// (tests/c/headers.ts) prints every constant, errno and getaddrinfo value
+// the table names. Skipped, with a message, where no C compiler is
+// installed; the layout programs are Linux's (epoll), the table check runs
+// on any OS with a table.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -19,9 +23,11 @@ import {
 } from "../ffi/sys/posix/poll.ts";
 import { platform } from "../ffi/runtime.ts";
 import { errno, libc, strerror } from "../ffi/libc.ts";
-import { errnoName } from "../ffi/sys/errno.ts";
+import { errnoName, hasHostTable, hostTable } from "../ffi/sys/platform.ts";
+import { LINUX } from "../ffi/sys/linux/constants.ts";
 import * as sa from "../ffi/sys/sockaddr.ts";
 import * as dns from "../ffi/dns.ts";
+import { compareWithHeaders } from "./c/headers.ts";
 
 function cLayouts(): Record<string, number> | null {
   const dir = mkdtempSync(join(tmpdir(), "aioloop-layout-"));
@@ -62,14 +68,13 @@ describe("FFI layouts match the C headers", () => {
   });
 
   it("flag constants used by the bindings", { skip }, () => {
-    // Values hard-coded in ffi/sys/linux/epoll.ts, linux/eventfd.ts and tests/sys.ts.
+    // ffi/sys/linux/epoll.ts and linux/eventfd.ts derive EPOLL_CLOEXEC,
+    // EFD_CLOEXEC and EFD_NONBLOCK from the Linux table's O_* values.
     assert.equal(c!.EPOLLIN, 0x001);
     assert.equal(c!.EPOLLOUT, 0x004);
-    assert.equal(c!.EPOLL_CLOEXEC, 0o2000000);
-    assert.equal(c!.EFD_CLOEXEC, 0o2000000);
-    assert.equal(c!.EFD_NONBLOCK, 0o4000);
-    assert.equal(c!.O_NONBLOCK, 0o4000);
-    assert.equal(c!.O_CLOEXEC, 0o2000000);
+    assert.equal(c!.EPOLL_CLOEXEC, LINUX.constants.O_CLOEXEC);
+    assert.equal(c!.EFD_CLOEXEC, LINUX.constants.O_CLOEXEC);
+    assert.equal(c!.EFD_NONBLOCK, LINUX.constants.O_NONBLOCK);
   });
 
   it("struct sockaddr_in, sockaddr_in6, sockaddr_un, sockaddr_storage", {
@@ -111,46 +116,35 @@ describe("FFI layouts match the C headers", () => {
     );
   });
 
-  it("socket, getaddrinfo and getnameinfo constants", { skip }, () => {
-    const ours: Record<string, number> = {
-      AF_UNSPEC: sa.AF_UNSPEC,
-      AF_UNIX: sa.AF_UNIX,
-      AF_INET: sa.AF_INET,
-      AF_INET6: sa.AF_INET6,
-      SOCK_STREAM: sa.SOCK_STREAM,
-      SOCK_DGRAM: sa.SOCK_DGRAM,
-      SOCK_NONBLOCK: sa.SOCK_NONBLOCK,
-      SOCK_CLOEXEC: sa.SOCK_CLOEXEC,
-      SOL_SOCKET: sa.SOL_SOCKET,
-      SO_REUSEADDR: sa.SO_REUSEADDR,
-      SO_ERROR: sa.SO_ERROR,
-      SO_BROADCAST: sa.SO_BROADCAST,
-      SO_SNDBUF: sa.SO_SNDBUF,
-      SO_RCVBUF: sa.SO_RCVBUF,
-      SO_KEEPALIVE: sa.SO_KEEPALIVE,
-      SO_REUSEPORT: sa.SO_REUSEPORT,
-      IPPROTO_TCP: sa.IPPROTO_TCP,
-      IPPROTO_UDP: sa.IPPROTO_UDP,
-      IPPROTO_IPV6: sa.IPPROTO_IPV6,
-      TCP_NODELAY: sa.TCP_NODELAY,
-      IPV6_V6ONLY: sa.IPV6_V6ONLY,
-      SHUT_RD: sa.SHUT_RD,
-      SHUT_WR: sa.SHUT_WR,
-      SHUT_RDWR: sa.SHUT_RDWR,
-      MSG_NOSIGNAL: sa.MSG_NOSIGNAL,
-      AI_PASSIVE: dns.AI_PASSIVE,
-      AI_CANONNAME: dns.AI_CANONNAME,
-      AI_NUMERICHOST: dns.AI_NUMERICHOST,
-      AI_ADDRCONFIG: dns.AI_ADDRCONFIG,
-      AI_NUMERICSERV: dns.AI_NUMERICSERV,
-      NI_NUMERICHOST: dns.NI_NUMERICHOST,
-      NI_NUMERICSERV: dns.NI_NUMERICSERV,
-      NI_NAMEREQD: dns.NI_NAMEREQD,
-      NI_DGRAM: dns.NI_DGRAM,
-    };
-    for (const [name, value] of Object.entries(ours)) {
-      assert.equal(value, c![name], name);
+  it("this OS's constant table matches its C headers, entry by entry", {
+    skip: hasHostTable ? false : "no constant table for this OS",
+  }, (t) => {
+    const result = compareWithHeaders(hostTable);
+    if (result === null) return t.skip("no C compiler (cc)");
+    // Every constant, errno and EAI_* name, addrinfo offset and sockaddr fact.
+    assert.ok(result.checked > 150, `only ${result.checked} entries checked`);
+    assert.deepEqual(result.mismatches, []);
+  });
+
+  it("the public socket and getaddrinfo constants are this OS's table", () => {
+    for (
+      const [name, value] of Object.entries({
+        AF_INET6: sa.AF_INET6,
+        SOL_SOCKET: sa.SOL_SOCKET,
+        SO_REUSEADDR: sa.SO_REUSEADDR,
+        SOMAXCONN: sa.SOMAXCONN,
+        AI_NUMERICSERV: dns.AI_NUMERICSERV,
+        NI_NAMEREQD: dns.NI_NAMEREQD,
+      })
+    ) {
+      assert.equal(
+        value,
+        hostTable.constants[name as keyof typeof hostTable.constants],
+        name,
+      );
     }
+    assert.equal(dns.EAI_NONAME, hostTable.gaiErrors.EAI_NONAME);
+    assert.deepEqual(dns.ADDRINFO_LAYOUT, hostTable.addrinfo);
   });
 
   it("errno is read from this thread's errno cell", () => {

@@ -1,117 +1,143 @@
 /**
- * Socket constants and `struct sockaddr` encoding for Linux.
+ * `struct sockaddr` encoding for every OS with a table (see
+ * `./posix/table.ts`), and the socket constants the public API exports.
  *
- * Layouts (Linux, every architecture; `sa_family_t` is a host-order u16):
+ * Layouts (every architecture; offsets in bytes):
  * ```c
+ * // Linux <netinet/in.h>, <sys/un.h>: sa_family_t is a host-order u16.
  * struct sockaddr_in {          // 16 bytes
- *   sa_family_t sin_family;     // offset 0
- *   in_port_t   sin_port;       // offset 2, network order
- *   struct in_addr sin_addr;    // offset 4, 4 bytes, network order
- *   unsigned char sin_zero[8];  // offset 8
+ *   sa_family_t sin_family;     // 0
+ *   in_port_t   sin_port;       // 2, network order
+ *   struct in_addr sin_addr;    // 4, 4 bytes, network order
+ *   unsigned char sin_zero[8];  // 8
  * };
  * struct sockaddr_in6 {         // 28 bytes
- *   sa_family_t sin6_family;    // offset 0
- *   in_port_t   sin6_port;      // offset 2, network order
- *   uint32_t    sin6_flowinfo;  // offset 4, network order
- *   struct in6_addr sin6_addr;  // offset 8, 16 bytes
- *   uint32_t    sin6_scope_id;  // offset 24, host order
+ *   sa_family_t sin6_family;    // 0
+ *   in_port_t   sin6_port;      // 2, network order
+ *   uint32_t    sin6_flowinfo;  // 4, network order
+ *   struct in6_addr sin6_addr;  // 8, 16 bytes
+ *   uint32_t    sin6_scope_id;  // 24, host order
  * };
  * struct sockaddr_un {          // 110 bytes
- *   sa_family_t sun_family;     // offset 0
- *   char        sun_path[108];  // offset 2; abstract names start with NUL
+ *   sa_family_t sun_family;     // 0
+ *   char        sun_path[108];  // 2; abstract names start with NUL
  * };
- * struct sockaddr_storage;      // 128 bytes, room for any of them
+ *
+ * // macOS (xnu bsd/netinet/in.h, bsd/netinet6/in6.h, bsd/sys/un.h) and
+ * // FreeBSD, OpenBSD, NetBSD (sys/netinet/in.h, sys/netinet6/in6.h,
+ * // sys/sys/un.h): the same offsets, but the u16 family is split into a
+ * // u8 length and a u8 family, and sun_path is 104 bytes.
+ * struct sockaddr_in  { uint8_t sin_len;  sa_family_t sin_family;  ... };  // 16
+ * struct sockaddr_in6 { uint8_t sin6_len; sa_family_t sin6_family; ... };  // 28
+ * struct sockaddr_un  { uint8_t sun_len;  sa_family_t sun_family;
+ *                       char sun_path[104]; };                             // 106
+ *
+ * struct sockaddr_storage;      // 128 bytes everywhere, room for any of them
  *
  * int inet_pton(int af, const char *src, void *dst);
  * const char *inet_ntop(int af, const void *src, char *dst, socklen_t size);
  * ```
+ * The kernels of the BSD family take the length from the `socklen_t`
+ * argument; we set `*_len` to the same value.
  *
  * @module
  */
 import { libcPath } from "../libc.ts";
 import { openLibrary, platform } from "../runtime.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  AF_UNSPEC,
+  hostTable,
+  type PlatformTable,
+  POSIX_PLATFORMS,
+} from "./platform.ts";
+
+export {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  AF_UNSPEC,
+  IPPROTO_IPV6,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPV6_V6ONLY,
+  SHUT_RD,
+  SHUT_RDWR,
+  SHUT_WR,
+  SO_BROADCAST,
+  SO_ERROR,
+  SO_KEEPALIVE,
+  SO_RCVBUF,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SO_SNDBUF,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  SOMAXCONN,
+  TCP_NODELAY,
+} from "./platform.ts";
 
 /** Whether this build has sockets for the current OS. */
-export const socketsAvailable: boolean = platform === "linux";
+export const socketsAvailable: boolean = POSIX_PLATFORMS.includes(platform);
 
-/** Address families. */
-export const AF_UNSPEC = 0;
-/** Unix-domain sockets. */
-export const AF_UNIX = 1;
-/** IPv4. */
-export const AF_INET = 2;
-/** IPv6. */
-export const AF_INET6 = 10;
-/** Stream sockets (TCP, Unix streams). */
-export const SOCK_STREAM = 1;
-/** Datagram sockets (UDP, Unix datagrams). */
-export const SOCK_DGRAM = 2;
-/** socket(2) type flag: non-blocking. */
-export const SOCK_NONBLOCK = 0o4000;
-/** socket(2) type flag: close-on-exec. */
-export const SOCK_CLOEXEC = 0o2000000;
-/** Socket-level options. */
-export const SOL_SOCKET = 1;
-/** Allow reuse of a local address in TIME_WAIT. */
-export const SO_REUSEADDR = 2;
-/** The pending socket error (read and cleared). */
-export const SO_ERROR = 4;
-/** Allow sending broadcast datagrams. */
-export const SO_BROADCAST = 6;
-/** Send buffer size. */
-export const SO_SNDBUF = 7;
-/** Receive buffer size. */
-export const SO_RCVBUF = 8;
-/** TCP keep-alive probes. */
-export const SO_KEEPALIVE = 9;
-/** Several sockets may bind the same address and port. */
-export const SO_REUSEPORT = 15;
-/** TCP. */
-export const IPPROTO_TCP = 6;
-/** UDP. */
-export const IPPROTO_UDP = 17;
-/** IPv6-level options. */
-export const IPPROTO_IPV6 = 41;
-/** Disable Nagle's algorithm. */
-export const TCP_NODELAY = 1;
-/** An AF_INET6 socket accepts IPv6 only. */
-export const IPV6_V6ONLY = 26;
-/** shutdown(2): no more receptions. */
-export const SHUT_RD = 0;
-/** shutdown(2): no more transmissions (sends FIN). */
-export const SHUT_WR = 1;
-/** shutdown(2): both. */
-export const SHUT_RDWR = 2;
-/** The kernel's listen backlog ceiling (net.core.somaxconn default). */
-export const SOMAXCONN = 4096;
-/** send(2) flag: no SIGPIPE on a broken connection (EPIPE instead). */
-export const MSG_NOSIGNAL = 0x4000;
-
-/** The size of `struct sockaddr_storage`. */
+/** The size of `struct sockaddr_storage` (128 on every OS here). */
 export const SOCKADDR_STORAGE_SIZE = 128;
 
-/** Byte layouts of the sockaddr structures (checked against C by tests). */
-export const SOCKADDR_LAYOUT: {
+/**
+ * Byte layouts of the sockaddr structures: `len` is the offset of the u8
+ * `*_len` field (-1 where there is none), `familySize` 2 (u16) or 1 (u8).
+ */
+export interface SockaddrLayout {
+  /** `struct sockaddr_in`. */
   readonly in: {
     size: number;
+    len: number;
     family: number;
+    familySize: number;
     port: number;
     addr: number;
   };
+  /** `struct sockaddr_in6`. */
   readonly in6: {
     size: number;
+    len: number;
     family: number;
+    familySize: number;
     port: number;
     flowinfo: number;
     addr: number;
     scopeId: number;
   };
-  readonly un: { size: number; family: number; path: number };
-} = {
-  in: { size: 16, family: 0, port: 2, addr: 4 },
-  in6: { size: 28, family: 0, port: 2, flowinfo: 4, addr: 8, scopeId: 24 },
-  un: { size: 110, family: 0, path: 2 },
-};
+  /** `struct sockaddr_un`. */
+  readonly un: {
+    size: number;
+    len: number;
+    family: number;
+    familySize: number;
+    path: number;
+    pathSize: number;
+  };
+}
+
+/** The sockaddr layouts of `table`'s OS. */
+export function sockaddrLayout(table: PlatformTable): SockaddrLayout {
+  const bsd = table.sockaddr.sinLen;
+  const head = bsd
+    ? { len: 0, family: 1, familySize: 1 }
+    : { len: -1, family: 0, familySize: 2 };
+  const pathSize = table.sockaddr.sunPathSize;
+  return {
+    in: { size: 16, ...head, port: 2, addr: 4 },
+    in6: { size: 28, ...head, port: 2, flowinfo: 4, addr: 8, scopeId: 24 },
+    un: { size: 2 + pathSize, ...head, path: 2, pathSize },
+  };
+}
+
+/** This OS's sockaddr layouts (checked against C by tests). */
+export const SOCKADDR_LAYOUT: SockaddrLayout = sockaddrLayout(hostTable);
 
 /** An IPv4 address: `[host, port]`. */
 export type InetAddress = readonly [host: string, port: number];
@@ -196,10 +222,15 @@ export interface Sockaddr {
   readonly length: number;
 }
 
-function badAddress(family: number, address: unknown): TypeError {
-  const what = family === AF_UNIX
+function badAddress(
+  familyName: string,
+  inet6: boolean,
+  unix: boolean,
+  address: unknown,
+): TypeError {
+  const what = unix
     ? "a path string"
-    : family === AF_INET6
+    : inet6
     ? "[host, port] or [host, port, flowinfo, scopeId]"
     : "[host, port]";
   let shown: string;
@@ -208,9 +239,7 @@ function badAddress(family: number, address: unknown): TypeError {
   } catch {
     shown = String(address);
   }
-  return new TypeError(
-    `${familyName(family)} address must be ${what}, got ${shown}`,
-  );
+  return new TypeError(`${familyName} address must be ${what}, got ${shown}`);
 }
 
 /** "AF_INET", "AF_INET6", "AF_UNIX" or the number. */
@@ -234,95 +263,163 @@ function checkPort(port: unknown): number {
   return port;
 }
 
+/** Encodes and decodes the sockaddrs of one OS. */
+export interface SockaddrCodec {
+  /**
+   * Encodes `address` for `family` (that OS's AF_* number). The host must
+   * be numeric (resolve names with getaddrinfo first); "" means any
+   * address. TypeError/RangeError for malformed addresses.
+   */
+  encode(family: number, address: Address): Sockaddr;
+  /** Decodes `length` bytes of a sockaddr the kernel filled in. */
+  decode(bytes: Uint8Array, length: number): Address;
+}
+
+/**
+ * The sockaddr encoding of `table`'s OS. IP text is parsed by this
+ * machine's inet_pton, so a table of another OS can be exercised here
+ * (tests encode the BSD layout on Linux).
+ */
+export function sockaddrCodec(table: PlatformTable): SockaddrCodec {
+  const L = sockaddrLayout(table);
+  const af = table.constants;
+  const abstractNames = table.sockaddr.abstractNames;
+  // What this machine's inet_pton/inet_ntop call the same families.
+  const local = (family: number) => family === af.AF_INET ? AF_INET : AF_INET6;
+  const name = (family: number) =>
+    family === af.AF_INET
+      ? "AF_INET"
+      : family === af.AF_INET6
+      ? "AF_INET6"
+      : family === af.AF_UNIX
+      ? "AF_UNIX"
+      : `family ${family}`;
+
+  function writeHead(
+    view: DataView,
+    layout: { len: number; familySize: number; family: number },
+    family: number,
+    length: number,
+  ): void {
+    if (layout.len >= 0) view.setUint8(layout.len, length);
+    if (layout.familySize === 1) view.setUint8(layout.family, family);
+    else view.setUint16(layout.family, family, true);
+  }
+
+  function encode(family: number, address: Address): Sockaddr {
+    if (family === af.AF_UNIX) {
+      if (typeof address !== "string") {
+        throw badAddress(name(family), family === af.AF_INET6, true, address);
+      }
+      const path = encoder.encode(address);
+      const abstract = path.length > 0 && path[0] === 0;
+      if (abstract && !abstractNames) {
+        throw new RangeError(
+          `abstract AF_UNIX names (a leading NUL) are Linux-only, not on ${table.os}`,
+        );
+      }
+      const max = L.un.pathSize - (abstract ? 0 : 1);
+      if (path.length > max) {
+        throw new RangeError(
+          `AF_UNIX path too long (${path.length} bytes, at most ${max})`,
+        );
+      }
+      const bytes = new Uint8Array(L.un.size);
+      bytes.set(path, L.un.path);
+      // A path is NUL-terminated; an abstract name is exactly its bytes.
+      const length = L.un.path + path.length +
+        (abstract || path.length === 0 ? 0 : 1);
+      writeHead(new DataView(bytes.buffer), L.un, family, length);
+      return { bytes, length };
+    }
+    if (
+      !Array.isArray(address) || typeof address[0] !== "string" ||
+      (family === af.AF_INET && address.length !== 2) ||
+      (family === af.AF_INET6 && address.length !== 2 && address.length !== 4)
+    ) {
+      throw badAddress(name(family), family === af.AF_INET6, false, address);
+    }
+    const [host, rawPort] = address;
+    const port = checkPort(rawPort);
+    if (family === af.AF_INET) {
+      const ip = host === "" ? new Uint8Array(4) : parseIp(AF_INET, host);
+      if (!ip) throw new TypeError(`'${host}' is not an IPv4 address`);
+      const bytes = new Uint8Array(L.in.size);
+      const view = new DataView(bytes.buffer);
+      writeHead(view, L.in, family, L.in.size);
+      view.setUint16(L.in.port, port, false);
+      bytes.set(ip, L.in.addr);
+      return { bytes, length: L.in.size };
+    }
+    if (family === af.AF_INET6) {
+      const [, , flowinfo = 0, scopeId = 0] = address as Inet6Address;
+      const ip = host === "" ? new Uint8Array(16) : parseIp(AF_INET6, host);
+      if (!ip) throw new TypeError(`'${host}' is not an IPv6 address`);
+      const layout = L.in6;
+      const bytes = new Uint8Array(layout.size);
+      const view = new DataView(bytes.buffer);
+      writeHead(view, layout, family, layout.size);
+      view.setUint16(layout.port, port, false);
+      view.setUint32(layout.flowinfo, flowinfo >>> 0, false);
+      bytes.set(ip, layout.addr);
+      view.setUint32(layout.scopeId, scopeId >>> 0, true);
+      return { bytes, length: layout.size };
+    }
+    throw new RangeError(`unsupported address family ${family}`);
+  }
+
+  function decode(bytes: Uint8Array, length: number): Address {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const family = length < L.in.family + L.in.familySize
+      ? af.AF_UNSPEC
+      : L.in.familySize === 1
+      ? view.getUint8(L.in.family)
+      : view.getUint16(L.in.family, true);
+    if (family === af.AF_INET) {
+      const at = L.in.addr;
+      return [
+        formatIp(local(family), bytes.subarray(at, at + 4)),
+        view.getUint16(L.in.port, false),
+      ];
+    }
+    if (family === af.AF_INET6) {
+      const layout = L.in6;
+      return [
+        formatIp(local(family), bytes.subarray(layout.addr, layout.addr + 16)),
+        view.getUint16(layout.port, false),
+        view.getUint32(layout.flowinfo, false),
+        view.getUint32(layout.scopeId, true),
+      ];
+    }
+    if (family === af.AF_UNIX || family === af.AF_UNSPEC) {
+      // An unnamed socket has only the family (or nothing at all).
+      let path = bytes.subarray(L.un.path, Math.max(L.un.path, length));
+      if (path.length > 0 && path[0] !== 0) {
+        const end = path.indexOf(0);
+        if (end >= 0) path = path.subarray(0, end);
+      }
+      return decoder.decode(path);
+    }
+    throw new RangeError(`unsupported address family ${family}`);
+  }
+
+  return { encode, decode };
+}
+
+const hostCodec = sockaddrCodec(hostTable);
+
 /**
  * Encodes `address` for `family`. The host must be numeric (resolve names
  * with getaddrinfo first); "" means any address. TypeError/RangeError for
  * malformed addresses.
  */
 export function encodeSockaddr(family: number, address: Address): Sockaddr {
-  if (family === AF_UNIX) {
-    if (typeof address !== "string") throw badAddress(family, address);
-    const path = encoder.encode(address);
-    const abstract = path.length > 0 && path[0] === 0;
-    const max = 108 - (abstract ? 0 : 1);
-    if (path.length > max) {
-      throw new RangeError(
-        `AF_UNIX path too long (${path.length} bytes, at most ${max})`,
-      );
-    }
-    const bytes = new Uint8Array(SOCKADDR_LAYOUT.un.size);
-    new DataView(bytes.buffer).setUint16(0, AF_UNIX, true);
-    bytes.set(path, SOCKADDR_LAYOUT.un.path);
-    // A path is NUL-terminated; an abstract name is exactly its bytes.
-    const length = 2 + path.length + (abstract || path.length === 0 ? 0 : 1);
-    return { bytes, length };
-  }
-  if (
-    !Array.isArray(address) || typeof address[0] !== "string" ||
-    (family === AF_INET && address.length !== 2) ||
-    (family === AF_INET6 && address.length !== 2 && address.length !== 4)
-  ) {
-    throw badAddress(family, address);
-  }
-  const [host, rawPort] = address;
-  const port = checkPort(rawPort);
-  if (family === AF_INET) {
-    const ip = host === "" ? new Uint8Array(4) : parseIp(AF_INET, host);
-    if (!ip) throw new TypeError(`'${host}' is not an IPv4 address`);
-    const bytes = new Uint8Array(SOCKADDR_LAYOUT.in.size);
-    const view = new DataView(bytes.buffer);
-    view.setUint16(0, AF_INET, true);
-    view.setUint16(SOCKADDR_LAYOUT.in.port, port, false);
-    bytes.set(ip, SOCKADDR_LAYOUT.in.addr);
-    return { bytes, length: SOCKADDR_LAYOUT.in.size };
-  }
-  if (family === AF_INET6) {
-    const [, , flowinfo = 0, scopeId = 0] = address as Inet6Address;
-    const ip = host === "" ? new Uint8Array(16) : parseIp(AF_INET6, host);
-    if (!ip) throw new TypeError(`'${host}' is not an IPv6 address`);
-    const layout = SOCKADDR_LAYOUT.in6;
-    const bytes = new Uint8Array(layout.size);
-    const view = new DataView(bytes.buffer);
-    view.setUint16(0, AF_INET6, true);
-    view.setUint16(layout.port, port, false);
-    view.setUint32(layout.flowinfo, flowinfo >>> 0, false);
-    bytes.set(ip, layout.addr);
-    view.setUint32(layout.scopeId, scopeId >>> 0, true);
-    return { bytes, length: layout.size };
-  }
-  throw new RangeError(`unsupported address family ${family}`);
+  return hostCodec.encode(family, address);
 }
 
 /** Decodes `length` bytes of a sockaddr the kernel filled in. */
 export function decodeSockaddr(bytes: Uint8Array, length: number): Address {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const family = length >= 2 ? view.getUint16(0, true) : AF_UNSPEC;
-  if (family === AF_INET) {
-    const at = SOCKADDR_LAYOUT.in.addr;
-    return [
-      formatIp(AF_INET, bytes.subarray(at, at + 4)),
-      view.getUint16(SOCKADDR_LAYOUT.in.port, false),
-    ];
-  }
-  if (family === AF_INET6) {
-    const layout = SOCKADDR_LAYOUT.in6;
-    return [
-      formatIp(AF_INET6, bytes.subarray(layout.addr, layout.addr + 16)),
-      view.getUint16(layout.port, false),
-      view.getUint32(layout.flowinfo, false),
-      view.getUint32(layout.scopeId, true),
-    ];
-  }
-  if (family === AF_UNIX || family === AF_UNSPEC) {
-    // An unnamed socket has only the family (or nothing at all).
-    let path = bytes.subarray(SOCKADDR_LAYOUT.un.path, Math.max(2, length));
-    if (path.length > 0 && path[0] !== 0) {
-      const end = path.indexOf(0);
-      if (end >= 0) path = path.subarray(0, end);
-    }
-    return decoder.decode(path);
-  }
-  throw new RangeError(`unsupported address family ${family}`);
+  return hostCodec.decode(bytes, length);
 }
 
 /** "host:port", "[host]:port" or the path, for messages. */

@@ -28,9 +28,11 @@ import {
   arch,
   type NativeMemory,
   openLibrary,
-  platform,
+  type SymbolSpec,
 } from "../../runtime.ts";
-import { EBADF, ENOENT, EPERM } from "../errno.ts";
+import { EBADF, EINTR, ENOENT, EPERM, hostTable } from "../platform.ts";
+import type { PlatformTable } from "../posix/table.ts";
+import { LINUX } from "./constants.ts";
 import { kernelTimeout, SelectorBase } from "../selector_base.ts";
 
 /** The layout of `struct epoll_event` on this CPU. */
@@ -49,10 +51,24 @@ const EPOLLHUP = 0x010;
 const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_DEL = 2;
 const EPOLL_CTL_MOD = 3;
-const EPOLL_CLOEXEC = 0o2000000;
+/** EPOLL_CLOEXEC (`<sys/epoll.h>`: = O_CLOEXEC). */
+const EPOLL_CLOEXEC = LINUX.constants.O_CLOEXEC;
 
 /** Whether this system has epoll. */
-export const epollAvailable: boolean = platform === "linux";
+export const epollAvailable: boolean = hostTable.symbols.epoll;
+
+/** The epoll symbols where `table`'s OS has them (Linux), else none. */
+export function epollSymbols(table: PlatformTable): Record<string, SymbolSpec> {
+  if (!table.symbols.epoll) return {};
+  return {
+    epoll_create1: { parameters: ["i32"], result: "i32" },
+    epoll_ctl: { parameters: ["i32", "i32", "i32", "pointer"], result: "i32" },
+    epoll_wait: {
+      parameters: ["i32", "pointer", "i32", "i32"],
+      result: "i32",
+    },
+  };
+}
 
 type EpollSymbols = {
   epoll_create1(flags: number): number;
@@ -62,17 +78,8 @@ type EpollSymbols = {
 
 let symbols: EpollSymbols | undefined;
 function epoll(): EpollSymbols {
-  symbols ??= openLibrary(libcPath, {
-    epoll_create1: { parameters: ["i32"], result: "i32" },
-    epoll_ctl: {
-      parameters: ["i32", "i32", "i32", "pointer"],
-      result: "i32",
-    },
-    epoll_wait: {
-      parameters: ["i32", "pointer", "i32", "i32"],
-      result: "i32",
-    },
-  }).symbols as unknown as EpollSymbols;
+  symbols ??= openLibrary(libcPath, epollSymbols(hostTable))
+    .symbols as unknown as EpollSymbols;
   return symbols;
 }
 
@@ -163,7 +170,7 @@ export class EpollSelector<T = unknown> extends SelectorBase<T> {
       kernelTimeout(timeoutMs),
     );
     if (n <= 0) {
-      if (n < 0 && errno() !== 4 /* EINTR */) check(n, "epoll_wait");
+      if (n < 0 && errno() !== EINTR) check(n, "epoll_wait");
       return [];
     }
     const ready: ReadyEvent<T>[] = [];

@@ -15,25 +15,38 @@
  */
 import type { Waker } from "../../selector.ts";
 import { check, libc, libcPath } from "../../libc.ts";
-import { openLibrary } from "../../runtime.ts";
+import { openLibrary, type SymbolSpec } from "../../runtime.ts";
 import { WAKE_BYTES } from "../posix/waker.ts";
+import { hostTable, type PlatformTable } from "../posix/table.ts";
+import { LINUX } from "./constants.ts";
 
-/** EFD_CLOEXEC (`<sys/eventfd.h>`, = O_CLOEXEC). */
-const EFD_CLOEXEC = 0o2000000;
-/** EFD_NONBLOCK (`<sys/eventfd.h>`, = O_NONBLOCK). */
-const EFD_NONBLOCK = 0o4000;
+/** EFD_CLOEXEC (`<sys/eventfd.h>`: = O_CLOEXEC). */
+const EFD_CLOEXEC = LINUX.constants.O_CLOEXEC;
+/** EFD_NONBLOCK (`<sys/eventfd.h>`: = O_NONBLOCK). */
+const EFD_NONBLOCK = LINUX.constants.O_NONBLOCK;
 
-let eventfdSymbols:
+/** The eventfd symbol where `table`'s OS has one (Linux), else none. */
+export function eventfdSymbols(
+  table: PlatformTable,
+): Record<string, SymbolSpec> {
+  return table.symbols.eventfd
+    ? { eventfd: { parameters: ["u32", "i32"], result: "i32" } }
+    : {};
+}
+
+let eventfdSymbolsBound:
   | { eventfd(init: number, flags: number): number }
   | undefined;
 
 /** Creates a non-blocking, close-on-exec eventfd. */
 export function createEventFd(): number {
-  eventfdSymbols ??= openLibrary(libcPath, {
-    eventfd: { parameters: ["u32", "i32"], result: "i32" },
-  }).symbols as unknown as typeof eventfdSymbols;
+  if (!hostTable.symbols.eventfd) {
+    throw new Error(`eventfd is not available on ${hostTable.os}`);
+  }
+  eventfdSymbolsBound ??= openLibrary(libcPath, eventfdSymbols(hostTable))
+    .symbols as unknown as typeof eventfdSymbolsBound;
   return check(
-    eventfdSymbols!.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
+    eventfdSymbolsBound!.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
     "eventfd",
   );
 }

@@ -3,7 +3,9 @@
  *
  * C API used:
  * ```c
- * int poll(struct pollfd *fds, nfds_t nfds, int timeout); // nfds_t: unsigned long
+ * int poll(struct pollfd *fds, nfds_t nfds, int timeout);
+ *   // nfds_t: unsigned long on Linux, unsigned int on macOS and the BSDs;
+ *   // bound as u64: the callee reads the low half of the register.
  *
  * struct pollfd {     // 8 bytes on every ABI we support
  *   int   fd;         // offset 0
@@ -23,7 +25,7 @@ import {
 } from "../../selector.ts";
 import { allocate, check, errno, isOpenFd, libcPath } from "../../libc.ts";
 import { type NativeMemory, openLibrary, platform } from "../../runtime.ts";
-import { EBADF } from "../errno.ts";
+import { EBADF, EINTR } from "../platform.ts";
 import { kernelTimeout, SelectorBase } from "../selector_base.ts";
 import { osError } from "../../libc.ts";
 
@@ -35,7 +37,10 @@ export const POLLFD_LAYOUT = {
   reventsOffset: 6,
 } as const;
 
-/** poll(2) flags (the same on Linux, macOS and the BSDs). */
+/**
+ * poll(2) flags: the same on Linux (`<asm-generic/poll.h>`), macOS (xnu
+ * `bsd/sys/poll.h`), FreeBSD, OpenBSD and NetBSD (`sys/sys/poll.h`).
+ */
 export const POLLIN = 0x001;
 /** Writable. */
 export const POLLOUT = 0x004;
@@ -152,7 +157,7 @@ export class PollSelector<T = unknown> extends SelectorBase<T> {
       kernelTimeout(timeoutMs),
     );
     if (n <= 0) {
-      if (n < 0 && errno() !== 4 /* EINTR */) check(n, "poll");
+      if (n < 0 && errno() !== EINTR) check(n, "poll");
       return [];
     }
     const ready: ReadyEvent<T>[] = [];

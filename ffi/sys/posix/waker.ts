@@ -5,7 +5,7 @@
  *
  * C API used (POSIX):
  * ```c
- * int pipe(int pipefd[2]);                 // + fcntl(F_SETFL/F_SETFD)
+ * int pipe2(int pipefd[2], int flags);    // or pipe() + fcntl() (macOS)
  * ssize_t read(int fd, void *buf, size_t count);
  * ssize_t write(int fd, const void *buf, size_t count);
  * ```
@@ -13,8 +13,7 @@
  * @module
  */
 import type { Waker } from "../../selector.ts";
-import { libc } from "../../libc.ts";
-import { pipe } from "../../os.ts";
+import { libc, nonBlockingPipe } from "../../libc.ts";
 
 /**
  * What a signal writes: 8 bytes, a u64 of 1. An eventfd needs exactly 8
@@ -42,7 +41,7 @@ export class PipeWaker implements Waker {
 
   /** Creates the pipe. */
   constructor() {
-    [this.fd, this.wakeFd] = pipe();
+    [this.fd, this.wakeFd] = nonBlockingPipe();
   }
 
   notify(): void {
