@@ -665,21 +665,7 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       fut.setResult(known);
       return fut;
     }
-    this._resolver ??= createResolver();
-    // A cancel reaches the resolver: a lookup not started yet is dropped.
-    const abort = new AbortController();
-    fut.addDoneCallback(() => {
-      if (fut.cancelled()) abort.abort();
-    });
-    this._resolver.getaddrinfo(req, abort.signal).then(
-      (infos) => {
-        if (!fut.done() && !this.isClosed()) fut.setResult(infos);
-      },
-      (error) => {
-        if (!fut.done() && !this.isClosed()) fut.setException(error);
-      },
-    );
-    return fut;
+    return this._resolve(fut, (r, signal) => r.getaddrinfo(req, signal));
   }
 
   /**
@@ -701,13 +687,24 @@ export abstract class BaseEventLoop extends AbstractEventLoop {
       fut.setException(error);
       return fut;
     }
+    return this._resolve(fut, (r, signal) => r.getnameinfo(req, signal));
+  }
+
+  /**
+   * Settles `fut` with a lookup on the resolver (made on first use). A
+   * cancel of `fut` reaches the resolver: a lookup not started yet is
+   * dropped; an answer after the loop closed is dropped too.
+   */
+  private _resolve<T>(
+    fut: Future<T>,
+    lookup: (resolver: Resolver, signal: AbortSignal) => Promise<T>,
+  ): Future<T> {
     this._resolver ??= createResolver();
-    // A cancel reaches the resolver: a lookup not started yet is dropped.
     const abort = new AbortController();
     fut.addDoneCallback(() => {
       if (fut.cancelled()) abort.abort();
     });
-    this._resolver.getnameinfo(req, abort.signal).then(
+    lookup(this._resolver, abort.signal).then(
       (value) => {
         if (!fut.done() && !this.isClosed()) fut.setResult(value);
       },

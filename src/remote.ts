@@ -62,18 +62,6 @@ export class RemoteQueue {
     /** The buffers and waker descriptor shared with other threads. */
     readonly handle: RemoteCallbackHandle,
   ) {
-    // The handle crossed a postMessage: check it before its fd reaches C.
-    if (
-      handle === null || typeof handle !== "object" ||
-      !(handle.queue instanceof SharedArrayBuffer) ||
-      !(handle.pending instanceof SharedArrayBuffer) ||
-      handle.queue.byteLength <= HEADER_BYTES || handle.pending.byteLength < 8
-    ) {
-      throw new TypeError(
-        "connectRemoteCallback() expects the handle made by createRemoteCallback()",
-      );
-    }
-    checkFd(handle.wakeFd, "handle.wakeFd");
     this.words = new Int32Array(handle.queue, 0, HEADER_BYTES / 4);
     this.bytes = new Uint8Array(handle.queue);
   }
@@ -131,17 +119,7 @@ export class RemoteCallback {
     private readonly signal: (fd: number) => void,
   ) {
     // The handle crossed a postMessage: check it before its fd reaches C.
-    if (
-      handle === null || typeof handle !== "object" ||
-      !(handle.queue instanceof SharedArrayBuffer) ||
-      !(handle.pending instanceof SharedArrayBuffer) ||
-      handle.queue.byteLength <= HEADER_BYTES || handle.pending.byteLength < 8
-    ) {
-      throw new TypeError(
-        "connectRemoteCallback() expects the handle made by createRemoteCallback()",
-      );
-    }
-    checkFd(handle.wakeFd, "handle.wakeFd");
+    checkHandle(handle);
     this.words = new Int32Array(handle.queue, 0, HEADER_BYTES / 4);
     this.bytes = new Uint8Array(handle.queue);
     this.pending = new Int32Array(handle.pending);
@@ -188,4 +166,19 @@ export class RemoteCallback {
       Atomics.wait(words, USED, used, 50);
     }
   }
+}
+
+/** TypeError/RangeError unless `handle` is one createRemoteCallback() made. */
+function checkHandle(handle: RemoteCallbackHandle): void {
+  if (
+    handle === null || typeof handle !== "object" ||
+    !(handle.queue instanceof SharedArrayBuffer) ||
+    !(handle.pending instanceof SharedArrayBuffer) ||
+    handle.queue.byteLength <= HEADER_BYTES || handle.pending.byteLength < 8
+  ) {
+    throw new TypeError(
+      "connectRemoteCallback() expects the handle made by createRemoteCallback()",
+    );
+  }
+  checkFd(handle.wakeFd, "handle.wakeFd");
 }

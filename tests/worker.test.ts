@@ -81,21 +81,6 @@ describe("threads and Workers", () => {
     loop.close();
   });
 
-  it("callSoonThreadsafe from a host timer wakes a waiting loop", async () => {
-    const loop = newLoop();
-    let ran = false;
-    setTimeout(() =>
-      loop.callSoonThreadsafe(() => {
-        ran = true;
-        loop.stop();
-      }), 20);
-    const safety = loop.callLater(10_000, () => loop.stop());
-    await loop.runForever();
-    assert.equal(ran, true);
-    safety.cancel();
-    loop.close();
-  });
-
   it("after close(), a Worker's call throws RuntimeError", async () => {
     const loop = newLoop();
     const handle = loop.createRemoteCallback(() => {});
