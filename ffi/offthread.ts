@@ -571,16 +571,18 @@ class WorkerRunner extends Runner {
   private readonly bindingIds = new Map<string, number>();
   private readonly idsByCall = new WeakMap<NativeCall, number>();
 
-  /** The id of `fn`'s binding and its description. */
-  bindingOf(fn: NativeCall): [number, string] {
+  /** The id of `fn`'s binding (its description: {@link callKey}). */
+  bindingOf(fn: NativeCall): number {
+    let id = this.idsByCall.get(fn);
+    if (id !== undefined) return id;
     const key = callKey(fn);
-    let id = this.idsByCall.get(fn) ?? this.bindingIds.get(key);
+    id = this.bindingIds.get(key);
     if (id === undefined) {
       id = this.bindingIds.size + 1;
       this.bindingIds.set(key, id);
     }
     this.idsByCall.set(fn, id);
-    return [id, key];
+    return id;
   }
 
   protected newSlot(): Slot {
@@ -662,10 +664,10 @@ class WorkerSlot implements Slot {
   async run(fn: NativeCall, args: readonly number[]): Promise<number> {
     if (this.ended) throw new Error("off-thread Worker has ended");
     const C = RUNNER_CTL;
-    const [id, description] = this.runner.bindingOf(fn);
+    const id = this.runner.bindingOf(fn);
     let define = 0;
     if (!this.known.has(id)) {
-      const bytes = encoder.encode(description);
+      const bytes = encoder.encode(callKey(fn));
       if (bytes.length > C.textBytes) {
         throw new RangeError(`${fn.symbol}: library path too long`);
       }
