@@ -63,6 +63,7 @@ export {
   EVENT_READ,
   EVENT_WRITE,
   type FileLike,
+  type NativeWait,
   type ReadyEvent,
   type Selector,
   type SelectorClass,
@@ -201,3 +202,4 @@ export {
 export type { RemoteCallback, RemoteCallbackHandle } from "./src/remote.ts";
 export { type Logger, setLogger } from "./src/log.ts";
 export * as os from "./ffi/os.ts";
+export type { NativeType } from "./ffi/runtime.ts";
