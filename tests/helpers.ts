@@ -28,9 +28,13 @@ export async function runLoop<T>(
   }
 }
 
-/** The open fds of this process (Linux: /proc/self/fd). */
+/** The open fds of this process (/proc/self/fd on Linux, else /dev/fd). */
 export function openFds(): Set<string> {
-  return new Set(readdirSync("/proc/self/fd"));
+  try {
+    return new Set(readdirSync("/proc/self/fd"));
+  } catch {
+    return new Set(readdirSync("/dev/fd")); // macOS, the BSDs
+  }
 }
 
 /** Captures what the loop logs while `fn` runs. */
