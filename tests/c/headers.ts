@@ -6,7 +6,10 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { PlatformTable } from "../../ffi/sys/posix/table.ts";
+import {
+  OPTIONAL_CONSTANTS,
+  type PlatformTable,
+} from "../../ffi/sys/posix/table.ts";
 
 const INCLUDES = [
   "errno.h",
@@ -147,8 +150,8 @@ export function tableEntries(
 
 /**
  * Compares `table` with this machine's headers. null when there is no C
- * compiler; otherwise the entries that differ (a 0 in the table matches a
- * name the headers do not define: "this OS has no such flag").
+ * compiler; otherwise the entries that differ (a 0 in the table matches an
+ * optional name the headers do not define: "this OS has no such flag").
  */
 export function compareWithHeaders(
   table: PlatformTable,
@@ -166,7 +169,8 @@ export function compareWithHeaders(
     if (typeof ours === "boolean" && theirs !== null) theirs = theirs !== 0;
     checked++;
     if (theirs === ours) continue;
-    if (theirs === null && ours === 0) continue;
+    const optional = OPTIONAL_CONSTANTS.some((n) => key === `constants.${n}`);
+    if (theirs === null && ours === 0 && optional) continue;
     mismatches.push({ key, ours, theirs });
   }
   return { checked, mismatches };

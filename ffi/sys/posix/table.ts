@@ -78,6 +78,14 @@ export const CONSTANT_NAMES = [
 /** A name of {@link CONSTANT_NAMES}. */
 export type ConstantName = typeof CONSTANT_NAMES[number];
 
+/** The names a system may lack: 0 in its table means "no such flag". */
+export const OPTIONAL_CONSTANTS: readonly ConstantName[] = [
+  "SOCK_NONBLOCK",
+  "SOCK_CLOEXEC",
+  "SO_NOSIGPIPE",
+  "MSG_NOSIGNAL",
+];
+
 /**
  * The errno names every table defines (POSIX, plus the BSD socket errors
  * every system here has). A table may define more (EPROCLIM, ECHRNG, ...).
