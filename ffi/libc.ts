@@ -101,34 +101,43 @@ const lib = openLibrary(hostTable.libc, libcSymbols(hostTable));
 const raw = lib.symbols as Record<string, NativeFunction>;
 const STACK_VARIADIC = variadicOnStack(hostTable, arch);
 
-/** The bound libc functions (numbers in, numbers out). */
-export const libc: {
+/** The libc calls everyone uses, numbers in and numbers out. */
+export interface LibcCalls {
+  /** `int close(int fd)`. */
   close(fd: number): number;
+  /** `ssize_t read(int fd, void *buf, size_t count)`. */
   read(fd: number, buf: Uint8Array, count: number): number;
+  /** `ssize_t write(int fd, const void *buf, size_t count)`. */
   write(fd: number, buf: Uint8Array, count: number): number;
+  /** `int fcntl(int fd, int cmd, int arg)`. */
   fcntl(fd: number, cmd: number, arg: number): number;
+  /** `char *strerror(int errnum)`. */
   strerror(errnum: number): Pointer;
+  /** `void *malloc(size_t size)`. */
   malloc(size: number): Pointer;
+  /** `void free(void *ptr)`. */
   free(p: Pointer): void;
+  /** `int open(const char *path, int flags, mode_t mode)`. */
   open(path: Uint8Array, flags: number, mode: number): number;
+  /** `ssize_t pread(int fd, void *buf, size_t count, off_t offset)`. */
   pread(fd: number, buf: Uint8Array, count: number, offset: number): number;
+  /** `off_t lseek(int fd, off_t offset, int whence)`. */
   lseek(fd: number, offset: number, whence: number): number;
-} = {
-  close: raw.close,
-  read: raw.read,
-  write: raw.write,
+}
+
+const call = raw as unknown as LibcCalls;
+
+/** The bound libc functions (numbers in, numbers out). */
+export const libc: LibcCalls = {
+  ...call,
   fcntl: STACK_VARIADIC
-    ? (fd, cmd, arg) => raw.fcntl(fd, cmd, 0, 0, 0, 0, 0, 0, arg)
-    : raw.fcntl,
-  strerror: raw.strerror,
-  malloc: raw.malloc,
-  free: raw.free,
+    ? (fd, cmd, arg) => raw.fcntl(fd, cmd, 0, 0, 0, 0, 0, 0, arg) as number
+    : call.fcntl,
   open: STACK_VARIADIC
-    ? (path, flags, mode) => raw.open(path, flags, 0, 0, 0, 0, 0, 0, mode)
-    : raw.open,
-  pread: raw.pread,
-  lseek: raw.lseek,
-} as typeof libc;
+    ? (path, flags, mode) =>
+      raw.open(path, flags, 0, 0, 0, 0, 0, 0, mode) as number
+    : call.open,
+};
 
 const pipeCalls = lib.symbols as unknown as {
   pipe(fds: Int32Array): number;
