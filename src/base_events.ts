@@ -84,6 +84,7 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
 } from "../ffi/sys/sockaddr.ts";
+import { EINVAL } from "../ffi/sys/platform.ts";
 import { INT32_MAX } from "../ffi/validate.ts";
 import {
   type BaseProtocol,
@@ -1065,7 +1066,7 @@ async function connectOne(
       if (!bound) {
         if (lastError) throw lastError;
         throw new OSError(
-          22,
+          EINVAL,
           "EINVAL",
           "no matching local address",
           "bind",
