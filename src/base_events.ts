@@ -1670,6 +1670,11 @@ async function sockSendfile(
   count: number | null,
   options: SendfileOptions,
 ): Promise<number> {
+  if (!(sock instanceof Socket)) {
+    throw new TypeError(
+      `sockSendfile() expects a Socket (from aioloop), got ${String(sock)}`,
+    );
+  }
   const fd = fileFd(file);
   checkRange(offset, count);
   if (sock.type !== SOCK_STREAM) {
