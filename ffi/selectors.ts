@@ -7,24 +7,35 @@
  */
 import type { SelectorClass, Waker } from "./selector.ts";
 import { epollAvailable, EpollSelector } from "./sys/linux/epoll.ts";
+import { kqueueAvailable, KqueueSelector } from "./sys/bsd/kqueue.ts";
+import { LIBKQUEUE_ENV } from "./sys/bsd/kevent.ts";
 import { pollAvailable, PollSelector } from "./sys/posix/poll.ts";
 import { createWaker, signalFd } from "./sys/platform.ts";
 import { createWaiter, type Waiter } from "./waiter.ts";
+import { platform } from "./runtime.ts";
 
-export { EpollSelector, PollSelector };
+export { EpollSelector, KqueueSelector, PollSelector };
 
-/** The selector backends available here, best first. */
+/**
+ * The selector backends available here, best first: epoll (Linux), kqueue
+ * (macOS and the BSDs; on Linux only with libkqueue, see
+ * `AIOLOOP_LIBKQUEUE`, after epoll), then poll.
+ */
 export const availableSelectors: Readonly<Record<string, SelectorClass>> =
   Object.fromEntries(
     ([
       [epollAvailable, EpollSelector],
+      [kqueueAvailable, KqueueSelector],
       [pollAvailable, PollSelector],
     ] as [boolean, SelectorClass][])
       .filter(([ok]) => ok)
       .map(([, cls]) => [cls.backend, cls]),
   );
 
-/** The best selector for this OS (epoll on Linux, else poll). */
+/**
+ * The best selector for this OS: epoll on Linux, kqueue on macOS and the
+ * BSDs, else poll.
+ */
 export const DefaultSelector: SelectorClass =
   Object.values(availableSelectors)[0];
 
@@ -32,10 +43,13 @@ export const DefaultSelector: SelectorClass =
 export function selectorClass(name: string): SelectorClass {
   const cls = availableSelectors[name];
   if (!cls) {
+    const hint = name === "kqueue" && platform === "linux"
+      ? `; on Linux, set ${LIBKQUEUE_ENV} to a built libkqueue (scripts/build-libkqueue.sh)`
+      : "";
     throw new RangeError(
       `selector backend '${name}' is not available here (have: ${
         Object.keys(availableSelectors).join(", ")
-      })`,
+      })${hint}`,
     );
   }
   return cls;

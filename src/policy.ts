@@ -1,7 +1,9 @@
 /**
  * The default loop policy: a {@link SelectorEventLoop} over the best
- * selector for this OS, or the one named by an option or by the
- * `AIOLOOP_SELECTOR` environment variable ("epoll", "poll").
+ * selector for this OS (epoll on Linux, kqueue on macOS and the BSDs), or
+ * the one named by an option or by the `AIOLOOP_SELECTOR` environment
+ * variable ("epoll", "kqueue", "poll"). On Linux, "kqueue" needs libkqueue
+ * (`AIOLOOP_LIBKQUEUE`).
  *
  * @module
  */
@@ -17,7 +19,7 @@ import { SelectorEventLoop } from "./selector_events.ts";
 
 /** Options of {@link DefaultEventLoopPolicy}. */
 export interface DefaultPolicyOptions {
-  /** A backend name ("epoll", "poll") or a selector class. */
+  /** A backend name ("epoll", "kqueue", "poll") or a selector class. */
   selector?: string | SelectorClass;
 }
 
