@@ -11,6 +11,13 @@ import { readdirSync } from "node:fs";
 /** The selector class every test uses (AIOLOOP_SELECTOR or the default). */
 export const policy: DefaultEventLoopPolicy = new DefaultEventLoopPolicy();
 
+// libkqueue (kqueue on Linux) opens fds on its first kqueue() that stay for
+// the life of the process (its global epoll and eventfd): open them now,
+// before any test counts fds. Real kqueue has no such state.
+if (policy.selectorClass.backend === "kqueue") {
+  new policy.selectorClass().close();
+}
+
 /** A new loop over the selector under test. */
 export function newLoop(): SelectorEventLoop {
   return new SelectorEventLoop(new policy.selectorClass());
