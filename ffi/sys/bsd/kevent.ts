@@ -52,6 +52,7 @@
  * @module
  */
 import { allocate } from "../../libc.ts";
+import { platformTable, POSIX_PLATFORMS } from "../posix/table.ts";
 import {
   type NativeMemory,
   type NativeType,
@@ -164,15 +165,6 @@ export interface KqueueAbi {
   readonly EVFILT_USER: number;
 }
 
-/** Shared library names of the C library on the BSDs. */
-const BSD_LIBC: Record<string, string> = {
-  darwin: "/usr/lib/libSystem.B.dylib",
-  freebsd: "libc.so.7",
-  // OpenBSD's ld.so takes the highest libc.so.MAJOR.MINOR for "libc.so".
-  openbsd: "libc.so",
-  netbsd: "libc.so.12",
-};
-
 /**
  * The kqueue ABI of `os` (a `process.platform` name). On Linux it is
  * libkqueue at `libkqueuePath`; undefined when there is no kqueue.
@@ -184,7 +176,8 @@ export function kqueueAbi(
   libkqueuePath: string | undefined,
 ): KqueueAbi | undefined {
   const bsd = {
-    library: BSD_LIBC[os],
+    // libSystem on macOS, libc on the BSDs (the per-OS tables name them).
+    library: POSIX_PLATFORMS.includes(os) ? platformTable(os).libc : "",
     symbol: "kevent",
     countType: "i32" as NativeType,
     layout: KEVENT_LAYOUT_32,

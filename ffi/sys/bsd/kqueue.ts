@@ -71,7 +71,7 @@ import {
 } from "../../selector.ts";
 import { allocate, check, errno, libc, osError } from "../../libc.ts";
 import type { NativeMemory, NativeType } from "../../runtime.ts";
-import { EBADF, ENOENT } from "../errno.ts";
+import { EBADF, EINTR, ENOENT } from "../platform.ts";
 import { PipeWaker } from "../posix/waker.ts";
 import { kernelTimeout, SelectorBase } from "../selector_base.ts";
 import {
@@ -91,9 +91,6 @@ import {
 } from "./kevent.ts";
 
 export { kqueueAvailable };
-
-/** EINTR (4 on Linux, macOS and the BSDs). */
-const EINTR = 4;
 
 /** The EVFILT_USER ident of the waiter's interrupt. */
 const INTERRUPT_IDENT = 0x6b71; // "kq"
