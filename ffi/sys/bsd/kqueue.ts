@@ -441,6 +441,7 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
     this.tags.clear();
   }
 
+  /** Closes the kqueue descriptor (libkqueue: and waits for its cleanup). */
   private closeKqueue(): void {
     libc.close(this.kq);
     // libkqueue finishes a close on its monitor thread; wait for it, so
