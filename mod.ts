@@ -75,6 +75,7 @@ export {
   availableSelectors,
   DefaultSelector,
   EpollSelector,
+  KqueueSelector,
   PollSelector,
   selectorClass,
 } from "./ffi/selectors.ts";

@@ -72,6 +72,10 @@ import {
   MAX_IO,
 } from "./validate.ts";
 import {
+  kqueueSocketErrorsPending,
+  takeKqueueSocketError,
+} from "./sys/bsd/kevent.ts";
+import {
   AF_INET,
   AF_INET6,
   AF_UNIX,
@@ -539,6 +543,7 @@ export class Socket {
     const bytes = bytesOf(buf, "buf");
     const n = checkByteCount(bytes, nbytes);
     const fd = this.open("recv");
+    if (kqueueSocketErrorsPending()) throwTakenError(this, fd, "recv");
     for (;;) {
       const got = sockets().calls.recv(fd, bytes, n, 0);
       if (got >= 0) return got;
@@ -554,6 +559,7 @@ export class Socket {
     const bytes = bytesOf(data);
     const n = checkByteCount(bytes, undefined);
     const fd = this.open("send");
+    if (kqueueSocketErrorsPending()) throwTakenError(this, fd, "send");
     const w = sockets();
     for (;;) {
       const sent = w.calls.send(fd, bytes, n, w.sendFlags);
@@ -573,6 +579,7 @@ export class Socket {
     const bytes = bytesOf(buf, "buf");
     const n = checkByteCount(bytes, nbytes);
     const fd = this.open("recvfrom");
+    if (kqueueSocketErrorsPending()) throwTakenError(this, fd, "recvfrom");
     for (;;) {
       addrLen[0] = SOCKADDR_STORAGE_SIZE;
       addrBuf.fill(0, 0, 2);
@@ -594,6 +601,7 @@ export class Socket {
     const n = checkByteCount(bytes, undefined);
     const sa = address === null ? null : encodeSockaddr(this.family, address);
     const fd = this.open("sendto");
+    if (kqueueSocketErrorsPending()) throwTakenError(this, fd, "sendto");
     const { calls, sendFlags } = sockets();
     for (;;) {
       const sent = sa === null
@@ -646,7 +654,8 @@ export class Socket {
 
   /** The pending error of a non-blocking connect (SO_ERROR), cleared. */
   takeError(): number {
-    return this.getsockopt(SOL_SOCKET, SO_ERROR);
+    const code = this.getsockopt(SOL_SOCKET, SO_ERROR);
+    return code !== 0 ? code : takeKqueueSocketError(this.fd);
   }
 
   /** Wraps an accepted or inherited descriptor. */
@@ -689,6 +698,16 @@ function safePeer(sock: Socket): Address | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * libkqueue only: its waiter thread reads and clears SO_ERROR when it
+ * reports a socket error, so the error it took is thrown here instead
+ * (see ffi/sys/bsd/kevent.ts).
+ */
+function throwTakenError(sock: Socket, fd: number, syscall: string): void {
+  const code = takeKqueueSocketError(fd);
+  if (code !== 0) throw osError(code, syscall, peerDetail(sock));
 }
 
 function peerDetail(sock: Socket): string {

@@ -241,6 +241,14 @@ export const kqueueAvailable: boolean =
  */
 const takenSocketErrors = new Map<number, number>();
 
+/**
+ * Whether libkqueue has taken a socket error that a socket call must
+ * report (a cheap check for the sockets' hot paths; real kqueue never does).
+ */
+export function kqueueSocketErrorsPending(): boolean {
+  return takenSocketErrors.size !== 0;
+}
+
 /** Records a socket error that libkqueue read from `fd`'s SO_ERROR. */
 export function recordTakenSocketError(fd: number, code: number): void {
   if (code !== 0) takenSocketErrors.set(fd, code);
