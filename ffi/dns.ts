@@ -40,7 +40,7 @@
  *
  * @module
  */
-import { GaiError } from "./errors.ts";
+import { GaiError, RuntimeError } from "./errors.ts";
 import { allocate, libcPath } from "./libc.ts";
 import {
   type NativeMemory,
@@ -641,7 +641,7 @@ class RunnerResolver implements Resolver {
   ): Promise<T> {
     if (this.closing.signal.aborted) {
       hold?.release();
-      return Promise.reject(new Error("resolver is closed"));
+      return Promise.reject(new RuntimeError("resolver is closed"));
     }
     if (hold !== undefined) this.held.add(hold);
     const options: CallOptions = { signal, startAfter: hold?.released };
@@ -683,7 +683,9 @@ class RunnerResolver implements Resolver {
 
   close(): void {
     if (this.closing.signal.aborted) return;
-    this.closing.abort(new Error("resolver closed before the answer came"));
+    this.closing.abort(
+      new RuntimeError("resolver closed before the answer came"),
+    );
     this.runner.close();
     for (const hold of this.held) hold.release();
     this.held.clear();

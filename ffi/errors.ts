@@ -10,9 +10,9 @@
 
 /** Python's RuntimeError: a call made in the wrong loop state. */
 export class RuntimeError extends Error {
-  /** Creates the error. */
-  constructor(message: string) {
-    super(message);
+  /** Creates the error; `options.cause` keeps what led to it. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "RuntimeError";
   }
 }

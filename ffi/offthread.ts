@@ -37,6 +37,7 @@ import {
   ConnectionResetError,
   GaiError,
   OSError,
+  RuntimeError,
 } from "./errors.ts";
 import {
   type NativeFunction,
@@ -226,7 +227,7 @@ export function nonblockingCall(
   args: readonly number[],
 ): Promise<number> {
   if (runtime !== "deno") {
-    throw new Error("nonblockingCall() is for Deno; Bun would block");
+    throw new RuntimeError("nonblockingCall() is for Deno; Bun would block");
   }
   checkCall(fn, args);
   return denoCall(fn, args);
@@ -381,7 +382,7 @@ interface Slot {
 }
 
 function closedError(): Error {
-  return new Error("off-thread runner is closed");
+  return new RuntimeError("off-thread runner is closed");
 }
 
 /** What both runtimes share: the bound, the queue, cancellation, close. */
@@ -662,7 +663,7 @@ class WorkerSlot implements Slot {
   }
 
   async run(fn: NativeCall, args: readonly number[]): Promise<number> {
-    if (this.ended) throw new Error("off-thread Worker has ended");
+    if (this.ended) throw new RuntimeError("off-thread Worker has ended");
     const C = RUNNER_CTL;
     const id = this.runner.bindingOf(fn);
     let define = 0;
@@ -703,7 +704,7 @@ class WorkerSlot implements Slot {
       const json = decoder.decode(this.text.slice(0, length));
       throw errorFromWire(JSON.parse(json) as WireError);
     }
-    throw new Error("off-thread Worker ended while the call ran");
+    throw new RuntimeError("off-thread Worker ended while the call ran");
   }
 
   end(): void {

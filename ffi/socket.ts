@@ -53,6 +53,7 @@
  *
  * @module
  */
+import { RuntimeError } from "./errors.ts";
 import {
   check,
   errno,
@@ -241,7 +242,7 @@ let ways: SocketWays | undefined;
 function sockets(): SocketWays {
   if (ways) return ways;
   if (!socketsAvailable) {
-    throw new Error(
+    throw new RuntimeError(
       `sockets are not available on ${hostTable.os} in this build of aioloop ` +
         "(Linux, macOS, FreeBSD, OpenBSD and NetBSD have them)",
     );

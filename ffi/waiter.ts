@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { RuntimeError } from "./errors.ts";
 import type { NativeWait, WaitSet, Waker } from "./selector.ts";
 import { allocate, libcPath } from "./libc.ts";
 import type { NativeMemory } from "./runtime.ts";
@@ -234,7 +235,9 @@ class RunnerWaiter implements Waiter {
   }
 
   close(): void {
-    if (this.inflight) throw new Error("cannot close a waiter while it waits");
+    if (this.inflight) {
+      throw new RuntimeError("cannot close a waiter while it waits");
+    }
     this.runner.close();
     this.pollSet?.free();
     this.pollSet = null;

@@ -51,6 +51,7 @@
  *
  * @module
  */
+import { RuntimeError } from "../../errors.ts";
 import { allocate } from "../../libc.ts";
 import { platformTable, POSIX_PLATFORMS } from "../posix/table.ts";
 import {
@@ -329,7 +330,7 @@ export function openKqueue(): KqueueFunctions {
   if (loaded) return loaded;
   const abi = kqueueAbi(platform, libkqueuePath());
   if (!abi) {
-    throw new Error(
+    throw new RuntimeError(
       platform === "linux"
         ? `kqueue is not available: set ${LIBKQUEUE_ENV} to a built libkqueue (scripts/build-libkqueue.sh)`
         : `kqueue is not available on ${platform}`,
@@ -339,9 +340,12 @@ export function openKqueue(): KqueueFunctions {
     loaded = bind(abi);
   } catch (error) {
     if (abi.flavor !== "netbsd") {
-      throw new Error(`cannot load kqueue from ${abi.library}: ${error}`, {
-        cause: error,
-      });
+      throw new RuntimeError(
+        `cannot load kqueue from ${abi.library}: ${error}`,
+        {
+          cause: error,
+        },
+      );
     }
     loaded = bind({
       ...abi,

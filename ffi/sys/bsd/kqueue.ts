@@ -61,6 +61,7 @@
  *
  * @module
  */
+import { RuntimeError } from "../../errors.ts";
 import {
   EVENT_INVALID,
   EVENT_READ,
@@ -169,7 +170,7 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
   constructor(options: KqueueSelectorOptions = {}) {
     super();
     if (!kqueueAvailable) {
-      throw new Error(
+      throw new RuntimeError(
         "kqueue is not available here (Linux: set AIOLOOP_LIBKQUEUE to a built libkqueue)",
       );
     }
@@ -377,7 +378,7 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
   /** Adds `fd`'s filters now; throws the kernel's error. */
   protected osRegister(fd: number, events: number): void {
     if (fd === this.interruptPipe?.fd) {
-      throw new Error(`fd ${fd} is used by the kqueue selector itself`);
+      throw new RuntimeError(`fd ${fd} is used by the kqueue selector itself`);
     }
     this.wanted.set(fd, events);
     this.tags.set(fd, this.nextTag++);

@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { RuntimeError } from "../../errors.ts";
 import {
   EVENT_READ,
   EVENT_WRITE,
@@ -106,7 +107,7 @@ export class EpollSelector<T = unknown> extends SelectorBase<T> {
   /** Creates an epoll instance (close-on-exec). */
   constructor() {
     super();
-    if (!epollAvailable) throw new Error("epoll is not available here");
+    if (!epollAvailable) throw new RuntimeError("epoll is not available here");
     this.epfd = check(epoll().epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
     this.ctlEvent = allocate(EPOLL_EVENT_LAYOUT.size);
     this.ctlView = new DataView(this.ctlEvent.bytes.buffer);

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { RuntimeError } from "../../errors.ts";
 import type { Waker } from "../../selector.ts";
 import { check, libc, libcPath } from "../../libc.ts";
 import { openLibrary, type SymbolSpec } from "../../runtime.ts";
@@ -41,7 +42,7 @@ let eventfdSymbolsBound:
 /** Creates a non-blocking, close-on-exec eventfd. */
 export function createEventFd(): number {
   if (!hostTable.symbols.eventfd) {
-    throw new Error(`eventfd is not available on ${hostTable.os}`);
+    throw new RuntimeError(`eventfd is not available on ${hostTable.os}`);
   }
   eventfdSymbolsBound ??= openLibrary(libcPath, eventfdSymbols(hostTable))
     .symbols as unknown as typeof eventfdSymbolsBound;

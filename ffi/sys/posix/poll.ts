@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { RuntimeError } from "../../errors.ts";
 import {
   EVENT_INVALID,
   EVENT_READ,
@@ -88,7 +89,7 @@ export class PollSelector<T = unknown> extends SelectorBase<T> {
   /** Creates an empty poll set. */
   constructor() {
     super();
-    if (!pollAvailable) throw new Error("poll is not available here");
+    if (!pollAvailable) throw new RuntimeError("poll is not available here");
     pollLib();
   }
 
