@@ -79,8 +79,12 @@ function isDetached(buffer: ArrayBufferLike): boolean {
  */
 export function bytesOf(data: unknown, name = "data"): Uint8Array {
   let bytes: Uint8Array;
-  if (data instanceof Uint8Array) bytes = data;
-  else if (ArrayBuffer.isView(data)) {
+  if (data instanceof Uint8Array) {
+    // The hot path (every send and recv): a detached view reads as empty,
+    // so only an empty one needs the (slower) check of its buffer.
+    if (data.byteLength === 0 && isDetached(data.buffer)) throw detached(name);
+    return data;
+  } else if (ArrayBuffer.isView(data)) {
     if (isDetached(data.buffer)) throw detached(name);
     bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   } else if (
