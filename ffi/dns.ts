@@ -40,6 +40,7 @@
  *
  * @module
  */
+import { checkInt, checkInt32 } from "./validate.ts";
 import { GaiError, RuntimeError } from "./errors.ts";
 import { allocate, libcPath } from "./libc.ts";
 import {
@@ -128,8 +129,6 @@ export interface NameInfoRequest {
   flags: number;
 }
 
-const INT32_MIN = -0x80000000;
-const INT32_MAX = 0x7fffffff;
 const UINT32_MAX = 0xffffffff;
 
 /** A value for an error message: strings quoted, anything else printed. */
@@ -143,28 +142,10 @@ function show(value: unknown): string {
   }
 }
 
-/** An integer argument in `[min, max]`: TypeError if not a number, else RangeError. */
-function checkInteger(
-  value: unknown,
-  name: string,
-  min: number,
-  max: number,
-): number {
-  if (typeof value !== "number") {
-    throw new TypeError(`${name} must be an integer, got ${show(value)}`);
-  }
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(
-      `${name} must be an integer in ${min}..${max}, got ${show(value)}`,
-    );
-  }
-  return value;
-}
-
 /** An `int` option (family, type, proto, flags): undefined and null are 0. */
 function checkIntOption(value: unknown, name: string): number {
   if (value === undefined || value === null) return 0;
-  return checkInteger(value, name, INT32_MIN, INT32_MAX);
+  return checkInt32(value, name);
 }
 
 /**
@@ -173,7 +154,7 @@ function checkIntOption(value: unknown, name: string): number {
  * message names the argument (`name`, default "port").
  */
 export function checkPort(port: unknown, name = "port"): number {
-  return checkInteger(port, name, 0, 65535);
+  return checkInt(port, name, 0, 65535);
 }
 
 // What glibc's getaddrinfo reads as a number (strtoul, base 10, over the
@@ -277,8 +258,8 @@ export function nameInfoRequest(
   }
   const [host, port, flowinfo = 0, scopeId = 0] = sockaddr as unknown[];
   checkPort(port);
-  checkInteger(flowinfo, "flowinfo", 0, UINT32_MAX);
-  checkInteger(scopeId, "scopeId", 0, UINT32_MAX);
+  checkInt(flowinfo, "flowinfo", 0, UINT32_MAX);
+  checkInt(scopeId, "scopeId", 0, UINT32_MAX);
   const checkedFlags = checkIntOption(flags, "flags");
   if ((host as string).includes("\0")) {
     throw new RangeError(`host must not contain NUL bytes, got ${show(host)}`);
