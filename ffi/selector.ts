@@ -8,7 +8,7 @@
  * @module
  */
 import type { NativeType } from "./runtime.ts";
-import { INT32_MAX } from "./validate.ts";
+import { describeValue, INT32_MAX } from "./validate.ts";
 
 /** The descriptor is readable. */
 export const EVENT_READ = 1;
@@ -144,23 +144,14 @@ export function fileobjToFd(fileobj: FileLike): number {
       ? (fileobj as { fileno?: unknown }).fileno
       : undefined;
     if (typeof fileno !== "function") {
-      throw new TypeError(`Invalid file object: ${describe(fileobj)}`);
+      throw new TypeError(`Invalid file object: ${describeValue(fileobj)}`);
     }
     fd = fileno.call(fileobj);
   }
   if (
     typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd > INT32_MAX
   ) {
-    throw new RangeError(`Invalid file descriptor: ${describe(fd)}`);
+    throw new RangeError(`Invalid file descriptor: ${describeValue(fd)}`);
   }
   return fd;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === "string") return `'${value}'`;
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
 }

@@ -20,7 +20,8 @@ export const INT32_MAX = 0x7fffffff;
 /** The largest byte count passed to one read/write/send call (1 GiB). */
 export const MAX_IO = 0x40000000;
 
-function describe(value: unknown): string {
+/** A value as error messages show it: strings quoted, never a throw. */
+export function describeValue(value: unknown): string {
   if (typeof value === "string") return `'${value}'`;
   if (typeof value === "bigint") return `${value}n`;
   try {
@@ -41,7 +42,9 @@ export function checkInt(
   max: number,
 ): number {
   if (typeof value !== "number") {
-    throw new TypeError(`${name} must be an integer, got ${describe(value)}`);
+    throw new TypeError(
+      `${name} must be an integer, got ${describeValue(value)}`,
+    );
   }
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new RangeError(

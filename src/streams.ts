@@ -15,7 +15,7 @@
  * @module
  */
 import type { Socket } from "../ffi/socket.ts";
-import { bytesOf } from "../ffi/validate.ts";
+import { bytesOf, describeValue } from "../ffi/validate.ts";
 import { concatBytes, copyBytes } from "./bytes.ts";
 import {
   type AbstractEventLoop,
@@ -74,15 +74,6 @@ export interface StreamOptions {
   limit?: number;
 }
 
-function describeArg(value: unknown): string {
-  if (typeof value === "string") return `'${value}'`;
-  try {
-    return String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
-
 /**
  * A byte count argument: TypeError when it is not a number, RangeError
  * when it is NaN or not an integer.
@@ -90,7 +81,7 @@ function describeArg(value: unknown): string {
 function checkCount(value: unknown, name: string): number {
   if (typeof value !== "number") {
     throw new TypeError(
-      `${name} must be an integer, got ${describeArg(value)}`,
+      `${name} must be an integer, got ${describeValue(value)}`,
     );
   }
   if (!Number.isInteger(value)) {
