@@ -50,8 +50,10 @@ import process from "node:process";
 import { setTimeout as delay } from "node:timers/promises";
 import {
   bench,
+  buildLoadGenerator,
   BUN,
   childEnv,
+  COMPILERS,
   DENO,
   ensureUvloop,
   log,
@@ -63,9 +65,6 @@ import {
 } from "./tools.mjs";
 
 const NODE = process.execPath;
-const LOAD_SOURCE = join(bench, "echo-load.c");
-/** C compilers to try, in order; the first one found builds echo-load. */
-const COMPILERS = ["cc", "gcc", "clang"];
 
 /** Seconds from the environment (more than 0, at most 600), or `fallback`. */
 function seconds(name, fallback, { allowZero = false } = {}) {
@@ -95,27 +94,6 @@ const CELLS = [
 ];
 
 // -- prerequisites -------------------------------------------------------------
-
-/**
- * Compiles echo-load.c into `dir` with the first compiler of COMPILERS
- * found. Returns `{ binary, compiler }`, `{ missing: true }` when there is
- * no compiler, or `{ error }` when the compiler failed.
- */
-function buildLoadGenerator(dir) {
-  const binary = join(dir, "echo-load");
-  const flags = ["-O2", "-Wall", "-Wextra", "-o", binary, LOAD_SOURCE];
-  for (const compiler of COMPILERS) {
-    const result = quiet(compiler, flags);
-    if (result.error?.code === "ENOENT") continue;
-    if (result.status === 0) return { binary, compiler };
-    const why = (result.stderr || String(result.error ?? "")).trim();
-    return {
-      error: `cannot compile ${LOAD_SOURCE} with ${compiler} -O2: ` +
-        (why || `exit ${result.status ?? result.signal}`),
-    };
-  }
-  return { missing: true };
-}
 
 // -- servers ---------------------------------------------------------------------
 

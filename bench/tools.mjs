@@ -1,6 +1,7 @@
-// What the benchmark drivers (bench/run.mjs, bench/echo.mjs) share: paths
-// to the runtimes, a quiet spawnSync, version strings, and making sure
-// Debian's python3-uvloop is installed.
+// What the benchmark drivers (bench/run.mjs, bench/echo.mjs, bench/ab.mjs)
+// share: paths to the runtimes, a quiet spawnSync, version strings, building
+// the echo load generator, and making sure Debian's python3-uvloop is
+// installed.
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import process from "node:process";
@@ -78,4 +79,29 @@ export function ensureUvloop() {
       "make `import uvloop` work in /usr/bin/python3.",
   );
   return false;
+}
+
+/** C compilers to try, in order; the first one found builds echo-load. */
+export const COMPILERS = ["cc", "gcc", "clang"];
+const LOAD_SOURCE = join(bench, "echo-load.c");
+
+/**
+ * Compiles echo-load.c into `dir` with the first compiler of COMPILERS
+ * found. Returns `{ binary, compiler }`, `{ missing: true }` when there is
+ * no compiler, or `{ error }` when the compiler failed.
+ */
+export function buildLoadGenerator(dir) {
+  const binary = join(dir, "echo-load");
+  const flags = ["-O2", "-Wall", "-Wextra", "-o", binary, LOAD_SOURCE];
+  for (const compiler of COMPILERS) {
+    const result = quiet(compiler, flags);
+    if (result.error?.code === "ENOENT") continue;
+    if (result.status === 0) return { binary, compiler };
+    const why = (result.stderr || String(result.error ?? "")).trim();
+    return {
+      error: `cannot compile ${LOAD_SOURCE} with ${compiler} -O2: ` +
+        (why || `exit ${result.status ?? result.signal}`),
+    };
+  }
+  return { missing: true };
 }
