@@ -547,12 +547,13 @@ export class Socket {
     const bytes = bytesOf(buf, "buf");
     const n = checkByteCount(bytes, nbytes);
     const fd = this.open("recv");
-    if (kqueueSocketErrorsPending()) throwTakenError(this, fd, "recv");
     for (;;) {
       const got = sockets().calls.recv(fd, bytes, n, 0);
-      if (got >= 0) return got;
-      const code = errno();
+      if (got > 0) return got;
+      const code = got === 0 ? 0 : errno();
       if (code === EINTR) continue;
+      throwTakenError(this, fd, "recv");
+      if (got === 0) return 0;
       if (code === EAGAIN) return null;
       throw osError(code, "recv", peerDetail(this));
     }
@@ -563,13 +564,13 @@ export class Socket {
     const bytes = bytesOf(data);
     const n = checkByteCount(bytes, undefined);
     const fd = this.open("send");
-    if (kqueueSocketErrorsPending()) throwTakenError(this, fd, "send");
     const w = sockets();
     for (;;) {
       const sent = w.calls.send(fd, bytes, n, w.sendFlags);
       if (sent >= 0) return sent;
       const code = errno();
       if (code === EINTR) continue;
+      throwTakenError(this, fd, "send");
       if (code === EAGAIN) return null;
       throw osError(code, "send", peerDetail(this));
     }
@@ -583,7 +584,6 @@ export class Socket {
     const bytes = bytesOf(buf, "buf");
     const n = checkByteCount(bytes, nbytes);
     const fd = this.open("recvfrom");
-    if (kqueueSocketErrorsPending()) throwTakenError(this, fd, "recvfrom");
     for (;;) {
       addrLen[0] = SOCKADDR_STORAGE_SIZE;
       addrBuf.fill(0, 0, 2);
@@ -591,6 +591,7 @@ export class Socket {
       if (got >= 0) return [got, decodeSockaddr(addrBuf, addrLen[0])];
       const code = errno();
       if (code === EINTR) continue;
+      throwTakenError(this, fd, "recvfrom");
       if (code === EAGAIN) return null;
       throw osError(code, "recvfrom", formatAddress(safeName(this)));
     }
@@ -605,7 +606,6 @@ export class Socket {
     const n = checkByteCount(bytes, undefined);
     const sa = address === null ? null : encodeSockaddr(this.family, address);
     const fd = this.open("sendto");
-    if (kqueueSocketErrorsPending()) throwTakenError(this, fd, "sendto");
     const { calls, sendFlags } = sockets();
     for (;;) {
       const sent = sa === null
@@ -614,6 +614,7 @@ export class Socket {
       if (sent >= 0) return sent;
       const code = errno();
       if (code === EINTR) continue;
+      throwTakenError(this, fd, "sendto");
       if (code === EAGAIN) return null;
       throw osError(code, "sendto", formatAddress(address ?? safePeer(this)));
     }
@@ -706,10 +707,15 @@ function safePeer(sock: Socket): Address | null {
 
 /**
  * libkqueue only: its waiter thread reads and clears SO_ERROR when it
- * reports a socket error, so the error it took is thrown here instead
- * (see ffi/sys/bsd/kevent.ts).
+ * reports a socket error (see ffi/sys/bsd/kevent.ts), so the kernel then
+ * answers recv with EOF or EAGAIN and send with EPIPE where it would have
+ * given the error. The error libkqueue took is thrown here instead. It is
+ * asked for only when a call has moved no bytes (EOF, EAGAIN or an error),
+ * which also keeps the order the kernel has: queued data first, then the
+ * error. Real kqueue and epoll never record one: a map-size check.
  */
 function throwTakenError(sock: Socket, fd: number, syscall: string): void {
+  if (!kqueueSocketErrorsPending()) return;
   const code = takeKqueueSocketError(fd);
   if (code !== 0) throw osError(code, syscall, peerDetail(sock));
 }
