@@ -2,20 +2,25 @@
 // against C headers:
 //
 //   node scripts/check-headers.mjs [--xnu DIR] [--libinfo DIR]
-//       [--freebsd DIR] [--openbsd DIR] [--netbsd DIR] [--no-linux]
+//       [--freebsd DIR] [--openbsd DIR] [--netbsd DIR] [--libkqueue DIR]
+//       [--no-linux]
 //
 // Each DIR is a checkout of that system's sources (apple-oss-distributions/
-// xnu and Libinfo, freebsd-src, openbsd src, netbsd src) or an installed
-// include directory (/usr/include). The same can be given by environment:
-// AIOLOOP_XNU_SRC, AIOLOOP_LIBINFO_SRC, AIOLOOP_FREEBSD_SRC,
-// AIOLOOP_OPENBSD_SRC, AIOLOOP_NETBSD_SRC. For every name in the table the
-// script reads the #define lines of the system's headers (skipping what only
-// the kernel sees: #ifdef KERNEL, _KERNEL, PRIVATE, #if 0), follows aliases
-// (EWOULDBLOCK -> EAGAIN), and reports the values that differ, the names it
-// did not find, and the layout facts (sin_len, sun_path size, the order of
-// ai_addr and ai_canonname, the errno-location function, accept4, NetBSD's
-// socket rename). On Linux it also compiles a program generated from the
-// Linux table with `cc` and compares every entry (tests/c/headers.ts).
+// xnu and Libinfo, freebsd-src, openbsd src, netbsd src, libkqueue) or an
+// installed include directory (/usr/include). The same can be given by
+// environment: AIOLOOP_XNU_SRC, AIOLOOP_LIBINFO_SRC, AIOLOOP_FREEBSD_SRC,
+// AIOLOOP_OPENBSD_SRC, AIOLOOP_NETBSD_SRC, AIOLOOP_LIBKQUEUE_SRC. For every
+// name in the table the script reads the #define lines of the system's
+// headers (skipping what only the kernel sees: #ifdef KERNEL, _KERNEL,
+// PRIVATE, #if 0), follows aliases (EWOULDBLOCK -> EAGAIN), and reports the
+// values that differ, the names it did not find, and the layout facts
+// (sin_len, sun_path size, the order of ai_addr and ai_canonname, the
+// errno-location function, accept4, NetBSD's socket rename). From each
+// system's <sys/event.h> (and libkqueue's) it checks ffi/sys/bsd/kevent.ts:
+// EVFILT_READ, EVFILT_WRITE, EVFILT_USER, the EV_* flags, NOTE_TRIGGER, and
+// `struct kevent`'s size and offsets, laid out from the header's member
+// types. On Linux it also compiles a program generated from the Linux table
+// with `cc` and compares every entry (tests/c/headers.ts).
 //
 // Exit status: 1 if anything differs, 0 otherwise. Nothing is fetched: the
 // sources are yours to provide, and none of them belongs in this repository.
@@ -52,6 +57,7 @@ const { DARWIN } = await import("../ffi/sys/darwin/constants.ts");
 const { FREEBSD, OPENBSD, NETBSD } = await import(
   "../ffi/sys/bsd/constants.ts"
 );
+const kevent = await import("../ffi/sys/bsd/kevent.ts");
 
 // Where each header lives, relative to a source root: the first candidate
 // that exists is read. Source trees first, then installed /usr/include.
@@ -72,6 +78,12 @@ const HEADERS = {
   un: ["bsd/sys/un.h", "sys/sys/un.h", "sys/un.h"],
   netdb: ["lookup.subproj/netdb.h", "include/netdb.h", "netdb.h"],
   unistd: ["include/unistd.h", "unistd.h"],
+  event: [
+    "bsd/sys/event.h",
+    "sys/sys/event.h",
+    "include/sys/event.h",
+    "sys/event.h",
+  ],
 };
 
 // Conditions that hold only for the kernel: what they guard is not what a
@@ -304,6 +316,112 @@ function checkTable(table, roots) {
   return { found, checked, mismatches, missing, ambiguous };
 }
 
+/** sizeof (and alignment) of the integer types `struct kevent` uses, LP64. */
+const LP64_SIZES = {
+  uintptr_t: 8,
+  intptr_t: 8,
+  int64_t: 8,
+  uint64_t: 8,
+  long: 8,
+  "unsigned long": 8,
+  int32_t: 4,
+  uint32_t: 4,
+  int: 4,
+  "unsigned int": 4,
+  u_int: 4,
+  int16_t: 2,
+  uint16_t: 2,
+  short: 2,
+  "unsigned short": 2,
+  u_short: 2,
+};
+
+/**
+ * `struct kevent`'s members from a header: [{ name, offset, size }] and the
+ * struct's size, laid out with LP64 sizes and natural alignment (macOS's
+ * `#pragma pack(4)` changes nothing here: every member already falls on its
+ * natural offset). undefined when the struct or a member type is unknown.
+ */
+function keventLayout(header) {
+  const m = header.replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, "").match(
+    /struct\s+kevent\s*\{([^}]*)\}/,
+  );
+  if (!m) return undefined;
+  const fields = [];
+  let offset = 0;
+  let align = 1;
+  for (const decl of m[1].split(";").map((d) => d.trim()).filter(Boolean)) {
+    const f = decl.match(/^(.*?)(\*?)\s*(\w+)\s*(?:\[\s*(\d+)\s*\])?$/s);
+    if (!f) return undefined;
+    const type = f[1].trim().replace(/\s+/g, " ").replace(/^__/, "");
+    const size = f[2] ? 8 : LP64_SIZES[type];
+    if (size === undefined) return undefined;
+    offset = Math.ceil(offset / size) * size;
+    fields.push({ name: f[3], offset, size });
+    offset += size * (f[4] ? Number(f[4]) : 1);
+    align = Math.max(align, size);
+  }
+  return { fields, size: Math.ceil(offset / align) * align };
+}
+
+/**
+ * Compares ffi/sys/bsd/kevent.ts (the filter and flag numbers of
+ * kqueueAbi(os), the EV_* flags, `struct kevent`'s layout) with `<sys/event.h>`.
+ */
+function checkKqueue(os, roots) {
+  const file = findHeader(roots, "event");
+  const result = { file, checked: 0, mismatches: [], missing: [] };
+  if (!file) return result;
+  const abi = kevent.kqueueAbi(os, "libkqueue.so");
+  const defs = readDefines([file]);
+  const compare = (name, ours, theirs) => {
+    if (theirs === undefined) {
+      result.missing.push(name);
+      return;
+    }
+    result.checked++;
+    if (ours !== theirs) {
+      result.mismatches.push(`${name}: ours ${ours}, <sys/event.h> ${theirs}`);
+    }
+  };
+  const value = (name) => {
+    const values = (defs.get(name) ?? []).map((d) => resolve(defs, d.value))
+      .filter((v) => v !== undefined);
+    return values.length ? values[0] : undefined;
+  };
+  for (const name of ["EVFILT_READ", "EVFILT_WRITE", "EVFILT_USER"]) {
+    compare(name, abi[name], value(name));
+  }
+  for (
+    const name of [
+      "EV_ADD",
+      "EV_DELETE",
+      "EV_ENABLE",
+      "EV_DISABLE",
+      "EV_ONESHOT",
+      "EV_CLEAR",
+      "EV_RECEIPT",
+      "EV_EOF",
+      "EV_ERROR",
+      "NOTE_TRIGGER",
+    ]
+  ) compare(name, kevent[name], value(name));
+  const layout = keventLayout(readFileSync(file, "utf8"));
+  if (!layout) {
+    result.missing.push("struct kevent");
+    return result;
+  }
+  compare("sizeof(struct kevent)", abi.layout.size, layout.size);
+  for (const { name, offset, size } of layout.fields) {
+    if (name === "ext") continue; // only its size counts, checked above
+    compare(`offsetof(kevent, ${name})`, abi.layout[name], offset);
+    if (name === "filter" || name === "flags") {
+      compare(`sizeof(kevent.${name})`, abi.layout.shortWidth, size);
+    }
+  }
+  return result;
+}
+
 function option(flag, env) {
   const i = process.argv.indexOf(flag);
   if (i >= 0) return process.argv[i + 1];
@@ -351,6 +469,36 @@ for (const [os, table, given] of sources) {
     );
   }
   if (mismatches.length) failed = true;
+  const kq = checkKqueue(os, roots);
+  if (kq.file) {
+    console.log(
+      `  kqueue (${kq.file}): ${kq.checked} entries checked, ${kq.mismatches.length} differ`,
+    );
+    for (const m of kq.mismatches) console.log(`  DIFFERS ${m}`);
+    if (kq.missing.length) {
+      console.log(`  not found in <sys/event.h>: ${kq.missing.join(", ")}`);
+    }
+    if (kq.mismatches.length) failed = true;
+  }
+}
+
+const libkqueue = option("--libkqueue", "AIOLOOP_LIBKQUEUE_SRC");
+if (libkqueue) {
+  ran = true;
+  const kq = checkKqueue("linux", [libkqueue]);
+  if (!kq.file) {
+    console.log(`\nlibkqueue: no include/sys/event.h under ${libkqueue}`);
+    failed = true;
+  } else {
+    console.log(
+      `\nlibkqueue (${kq.file}): ${kq.checked} entries checked, ${kq.mismatches.length} differ`,
+    );
+    for (const m of kq.mismatches) console.log(`  DIFFERS ${m}`);
+    if (kq.missing.length) {
+      console.log(`  not found in <sys/event.h>: ${kq.missing.join(", ")}`);
+    }
+    if (kq.mismatches.length) failed = true;
+  }
 }
 
 if (process.platform === "linux" && !process.argv.includes("--no-linux")) {
@@ -372,7 +520,7 @@ if (process.platform === "linux" && !process.argv.includes("--no-linux")) {
 
 if (!ran) {
   console.log(
-    "nothing to check: give --xnu, --libinfo, --freebsd, --openbsd or --netbsd (or run on Linux)",
+    "nothing to check: give --xnu, --libinfo, --freebsd, --openbsd, --netbsd or --libkqueue (or run on Linux)",
   );
 }
 process.exit(failed ? 1 : 0);

@@ -29,6 +29,7 @@ import { ConnectionError, OSError, RuntimeError } from "./exceptions.ts";
 import type { Future } from "./futures.ts";
 import { FlowControl } from "./flow_control.ts";
 import { logger } from "./log.ts";
+import type { FdWatchHooks } from "./sock_ops.ts";
 import {
   type BaseProtocol,
   BufferedProtocol,
@@ -47,21 +48,11 @@ export const MAX_READ_SIZE = 256 * 1024;
 export const LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5;
 
 /** What transports need from the loop. */
-export interface TransportLoop extends AbstractEventLoop {
+export interface TransportLoop extends AbstractEventLoop, FdWatchHooks {
   /** Registers a transport as the owner of its fd. */
   _transports: Map<number, BaseSocketTransport>;
-  /** A scratch buffer for reads (one JS thread). */
-  _readBuffer: Uint8Array;
   /** Sockets the loop closes at close() until a transport takes them. */
   _openSockets: Set<Socket>;
-  /** addReader without the transport-ownership check; returns the token. */
-  _addReader(fd: number, callback: () => void): Handle;
-  /** addWriter without the check; returns the token. */
-  _addWriter(fd: number, callback: () => void): Handle;
-  /** Removes the reader of `fd` if it is still `token`. */
-  _removeReader(fd: number, token: Handle | null): boolean;
-  /** Removes the writer of `fd` if it is still `token`. */
-  _removeWriter(fd: number, token: Handle | null): boolean;
 }
 
 /** A server that counts its connections (see Server). */

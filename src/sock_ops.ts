@@ -20,10 +20,14 @@ import { copyBytes } from "./bytes.ts";
 import type { Future } from "./futures.ts";
 import type { AbstractEventLoop, Handle } from "./events.ts";
 
-/** What the socket ops need from the loop. */
-export interface SockOpsLoop extends AbstractEventLoop {
-  /** Throws if a transport owns `fd`. */
-  _ensureFdNoTransport(fd: number): void;
+/**
+ * The selector loop's fd-watching hooks, shared by the sock_* operations
+ * here and the selector transports: registrations that skip the
+ * transport-ownership check and hand back a token, so that only the
+ * registration's owner can remove it (a closed owner's late removal cannot
+ * touch a new registration on a reused fd number).
+ */
+export interface FdWatchHooks {
   /** addReader without the ownership check; returns the token. */
   _addReader(fd: number, callback: () => void): Handle;
   /** addWriter without the ownership check; returns the token. */
@@ -34,6 +38,12 @@ export interface SockOpsLoop extends AbstractEventLoop {
   _removeWriter(fd: number, token: Handle | null): boolean;
   /** A scratch buffer for reads (one JS thread). */
   _readBuffer: Uint8Array;
+}
+
+/** What the sock_* operations need of their loop. */
+export interface SockOpsLoop extends AbstractEventLoop, FdWatchHooks {
+  /** Throws if a transport owns `fd`. */
+  _ensureFdNoTransport(fd: number): void;
   /** Resolves a host name in `address` for `sock`'s family. */
   _ensureResolved(sock: Socket, address: Address): Promise<Address>;
 }
