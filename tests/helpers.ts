@@ -6,7 +6,7 @@ import {
   SelectorEventLoop,
   setLogger,
 } from "../mod.ts";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 
 /** The selector class every test uses (AIOLOOP_SELECTOR or the default). */
 export const policy: DefaultEventLoopPolicy = new DefaultEventLoopPolicy();
@@ -37,11 +37,22 @@ export async function runLoop<T>(
 
 /** The open fds of this process (/proc/self/fd on Linux, else /dev/fd). */
 export function openFds(): Set<string> {
-  try {
-    return new Set(readdirSync("/proc/self/fd"));
-  } catch {
-    return new Set(readdirSync("/dev/fd")); // macOS, the BSDs
-  }
+  // /dev/fd on macOS and the BSDs.
+  const dir = existsSync("/proc/self/fd") ? "/proc/self/fd" : "/dev/fd";
+  // The listing holds the descriptor readdir itself had open, closed again
+  // when it returns: it is left out by asking each entry again (stat fails
+  // on a closed one). It is the lowest free number, so after an earlier
+  // test's fd closed it would show up as a new fd in every later listing.
+  return new Set(
+    readdirSync(dir).filter((fd) => {
+      try {
+        statSync(`${dir}/${fd}`);
+        return true;
+      } catch {
+        return false;
+      }
+    }),
+  );
 }
 
 /** Captures what the loop logs while `fn` runs. */

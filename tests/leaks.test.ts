@@ -35,6 +35,28 @@ async function settleThreads(atMost: number, ms = 3000): Promise<number> {
   return now;
 }
 
+describe("the fd check itself", () => {
+  it("names an fd left open, and never the fd its own listing used", async () => {
+    // Free the lowest numbers by closing a pipe: the next listing's own
+    // directory fd takes the lowest of them.
+    const [r0, w0] = pipe();
+    closeAll(r0, w0);
+    assert.equal(openFds().has(String(Math.min(r0, w0))), false);
+    const before = openFds();
+    await assertNoNewFds(before, 100);
+    const [r, w] = pipe();
+    try {
+      await assert.rejects(assertNoNewFds(before, 100), (e: Error) => {
+        assert.match(e.message, new RegExp(`\\b${r} -> `));
+        assert.match(e.message, new RegExp(`\\b${w} -> `));
+        return true;
+      });
+    } finally {
+      closeAll(r, w);
+    }
+  });
+});
+
 describe("no leaks after close()", () => {
   it("20 loops that waited, watched a pipe and ran timers leave no fd", async () => {
     // Warm the runtime up (its own lazily opened fds and threads).
