@@ -63,6 +63,9 @@ const kevent = await import("../ffi/sys/bsd/kevent.ts");
 // that exists is read. Source trees first, then installed /usr/include.
 const HEADERS = {
   errno: ["bsd/sys/errno.h", "sys/sys/errno.h", "sys/errno.h"],
+  // Where libc declares the errno function (OpenBSD, NetBSD: not in the
+  // kernel's sys/errno.h).
+  errnoFunction: ["include/errno.h", "errno.h"],
   socket: ["bsd/sys/socket.h", "sys/sys/socket.h", "sys/socket.h"],
   fcntl: ["bsd/sys/fcntl.h", "sys/sys/fcntl.h", "sys/fcntl.h"],
   seek: [
@@ -151,8 +154,9 @@ function readDefines(files) {
       ) {
         const d = rest.match(/^(\w+)(?!\()\s*(.*)$/);
         if (!d || rest.match(/^\w+\(/)) continue; // function-like macro
-        const value = d[2].replace(/\/\*.*?\*\//g, "").replace(/\/\/.*$/, "")
-          .trim();
+        // A comment may run on past the line (/* ... */ over two lines).
+        const value = d[2].replace(/\/\*.*?\*\//g, "").replace(/\/\*.*$/, "")
+          .replace(/\/\/.*$/, "").trim();
         if (!defs.has(d[1])) defs.set(d[1], []);
         defs.get(d[1]).push({ value, file, line: i + 1 });
       }
@@ -289,11 +293,13 @@ function checkTable(table, roots) {
     table.addrinfo.canonname < table.addrinfo.addr,
     ai ? fieldAt(ai[1], "ai_canonname") < fieldAt(ai[1], "ai_addr") : undefined,
   );
-  const errno = text("errno");
+  const errno = [text("errno"), text("errnoFunction")].filter((t) =>
+    t !== undefined
+  ).join("\n");
   fact(
     `symbols.errnoLocation (${table.symbols.errnoLocation})`,
     true,
-    errno === undefined
+    errno === ""
       ? undefined
       : new RegExp(`\\b${table.symbols.errnoLocation}\\s*\\(`).test(errno),
   );
@@ -370,9 +376,16 @@ function keventLayout(header) {
  */
 function checkKqueue(os, roots) {
   const file = findHeader(roots, "event");
-  const result = { file, checked: 0, mismatches: [], missing: [] };
+  const result = {
+    file,
+    variant: undefined,
+    checked: 0,
+    mismatches: [],
+    missing: [],
+  };
   if (!file) return result;
-  const abi = kevent.kqueueAbi(os, "libkqueue.so");
+  let abi = kevent.kqueueAbi(os, "libkqueue.so");
+  const header = readFileSync(file, "utf8");
   const defs = readDefines([file]);
   const compare = (name, ours, theirs) => {
     if (theirs === undefined) {
@@ -406,7 +419,22 @@ function checkKqueue(os, roots) {
       "NOTE_TRIGGER",
     ]
   ) compare(name, kevent[name], value(name));
-  const layout = keventLayout(readFileSync(file, "utf8"));
+  // NetBSD renames kevent: __kevent100 (NetBSD 11, 72 bytes) is what we
+  // bind; against a NetBSD 10 header (__kevent50, 40 bytes) the fallback
+  // that openKqueue() takes is checked.
+  const rename = header.match(/\bkevent\s*\([^;]*\)\s*__RENAME\((\w+)\)/);
+  if (os === "netbsd") {
+    if (rename?.[1] === "__kevent50") {
+      abi = {
+        ...abi,
+        symbol: "__kevent50",
+        layout: kevent.KEVENT_LAYOUT_NETBSD50,
+      };
+    }
+    result.variant = rename?.[1];
+  }
+  compare("the kevent symbol", abi.symbol, rename ? rename[1] : "kevent");
+  const layout = keventLayout(header);
   if (!layout) {
     result.missing.push("struct kevent");
     return result;
@@ -472,7 +500,9 @@ for (const [os, table, given] of sources) {
   const kq = checkKqueue(os, roots);
   if (kq.file) {
     console.log(
-      `  kqueue (${kq.file}): ${kq.checked} entries checked, ${kq.mismatches.length} differ`,
+      `  kqueue (${kq.file}${
+        kq.variant ? `, ${kq.variant}` : ""
+      }): ${kq.checked} entries checked, ${kq.mismatches.length} differ`,
     );
     for (const m of kq.mismatches) console.log(`  DIFFERS ${m}`);
     if (kq.missing.length) {
