@@ -133,11 +133,25 @@ const call = raw as unknown as LibcCalls;
  * fcntl and open wrapped where variadic arguments go on the stack.
  */
 export const libc: LibcCalls = call;
-if (STACK_VARIADIC) {
-  call.fcntl = (fd, cmd, arg) =>
-    raw.fcntl(fd, cmd, 0, 0, 0, 0, 0, 0, arg) as number;
-  call.open = (path, flags, mode) =>
-    raw.open(path, flags, 0, 0, 0, 0, 0, 0, mode) as number;
+if (STACK_VARIADIC) padVariadicCalls(call);
+
+/**
+ * Replaces `calls.fcntl` and `calls.open`, bound with six padding
+ * registers before their variadic argument ({@link libcSymbols} on a
+ * {@link variadicOnStack} ABI), by wrappers with the C signature that
+ * fill the padding. The bound functions are taken first: `calls` is the
+ * bound symbol object itself, so a wrapper that looked them up on it at
+ * call time would call itself.
+ */
+export function padVariadicCalls(
+  calls: Pick<LibcCalls, "fcntl" | "open">,
+): void {
+  const fcntl = calls.fcntl as unknown as NativeFunction;
+  const open = calls.open as unknown as NativeFunction;
+  calls.fcntl = (fd, cmd, arg) =>
+    fcntl(fd, cmd, 0, 0, 0, 0, 0, 0, arg) as number;
+  calls.open = (path, flags, mode) =>
+    open(path, flags, 0, 0, 0, 0, 0, 0, mode) as number;
 }
 
 const pipeCalls = lib.symbols as unknown as {

@@ -19,7 +19,13 @@ import {
   socketpair,
 } from "../mod.ts";
 import { platform } from "../ffi/runtime.ts";
-import { libc, nonBlockingPipe, osError } from "../ffi/libc.ts";
+import {
+  libc,
+  type LibcCalls,
+  nonBlockingPipe,
+  osError,
+  padVariadicCalls,
+} from "../ffi/libc.ts";
 import { _useSocketTable } from "../ffi/socket.ts";
 import {
   COMMON_ERRNO,
@@ -273,6 +279,24 @@ describe("symbols bound per OS", () => {
       librarySymbols("linux", "arm64").libc.fcntl.parameters.length,
       3,
     );
+  });
+
+  it("the padded fcntl and open wrappers call the bound functions once, padding in place", () => {
+    // As on macOS arm64: the object whose fcntl/open are replaced is the
+    // one the bound functions live on.
+    const seen: unknown[][] = [];
+    const bound = {
+      fcntl: (...args: unknown[]) => (seen.push(["fcntl", ...args]), 7),
+      open: (...args: unknown[]) => (seen.push(["open", ...args]), 9),
+    } as unknown as Pick<LibcCalls, "fcntl" | "open">;
+    padVariadicCalls(bound);
+    const path = new Uint8Array([0x2f, 0]);
+    assert.equal(bound.fcntl(3, 4, 2048), 7);
+    assert.equal(bound.open(path, 1, 0o644), 9);
+    assert.deepEqual(seen, [
+      ["fcntl", 3, 4, 0, 0, 0, 0, 0, 0, 2048],
+      ["open", path, 1, 0, 0, 0, 0, 0, 0, 0o644],
+    ]);
   });
 });
 
