@@ -73,6 +73,7 @@ import {
   MAX_IO,
 } from "./validate.ts";
 import {
+  forgetTakenSocketError,
   kqueueSocketErrorsPending,
   takeKqueueSocketError,
 } from "./sys/bsd/kevent.ts";
@@ -283,6 +284,9 @@ export function _useSocketTable(other: PlatformTable | null): void {
  * sends cannot ask for no SIGPIPE. Closes `fd` and throws on failure.
  */
 function prepare(fd: number, flagsSet: boolean): number {
+  // A new descriptor: an error libkqueue took from a closed socket that had
+  // this number is not its error.
+  forgetTakenError(fd);
   const w = sockets();
   try {
     if (!flagsSet) setNonBlockingCloexec(fd);
@@ -387,6 +391,7 @@ export class Socket {
     if (this.fd < 0) return;
     const fd = this.fd;
     this.fd = -1;
+    forgetTakenError(fd);
     libc.close(fd);
   }
 
@@ -588,6 +593,10 @@ export class Socket {
       addrLen[0] = SOCKADDR_STORAGE_SIZE;
       addrBuf.fill(0, 0, 2);
       const got = sockets().calls.recvfrom(fd, bytes, n, 0, addrBuf, addrLen);
+      // 0 is EOF on a stream socket (an empty datagram otherwise).
+      if (got === 0 && n > 0 && this.type === SOCK_STREAM) {
+        throwTakenError(this, fd, "recvfrom");
+      }
       if (got >= 0) return [got, decodeSockaddr(addrBuf, addrLen[0])];
       const code = errno();
       if (code === EINTR) continue;
@@ -718,6 +727,17 @@ function throwTakenError(sock: Socket, fd: number, syscall: string): void {
   if (!kqueueSocketErrorsPending()) return;
   const code = takeKqueueSocketError(fd);
   if (code !== 0) throw osError(code, syscall, peerDetail(sock));
+}
+
+/**
+ * Drops what libkqueue took from `fd` when the number starts or stops
+ * naming one of our sockets (close, and every new descriptor): the kernel
+ * reuses the number at once, and the error belongs to the old connection.
+ * It is kept while the socket is open, also after the selector stopped
+ * watching it, since a paused reader reads again later.
+ */
+function forgetTakenError(fd: number): void {
+  if (kqueueSocketErrorsPending()) forgetTakenSocketError(fd);
 }
 
 function peerDetail(sock: Socket): string {

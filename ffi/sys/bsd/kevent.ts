@@ -258,7 +258,8 @@ export function recordTakenSocketError(fd: number, code: number): void {
 /**
  * The socket error libkqueue took from `fd` (and forgets it), or 0. A
  * socket's pending-error check (SO_ERROR) should fall back to this when
- * getsockopt says 0; the selector drops it when `fd` is unregistered.
+ * getsockopt says 0. The socket layer forgets it when the socket closes
+ * and when a new socket gets the number.
  */
 export function takeKqueueSocketError(fd: number): number {
   const code = takenSocketErrors.get(fd) ?? 0;
@@ -266,7 +267,7 @@ export function takeKqueueSocketError(fd: number): number {
   return code;
 }
 
-/** Forgets a recorded error (the fd left the selector). */
+/** Forgets a recorded error (the socket with that fd number is gone). */
 export function forgetTakenSocketError(fd: number): void {
   takenSocketErrors.delete(fd);
 }

@@ -81,7 +81,6 @@ import {
   EV_EOF,
   EV_ERROR,
   EV_RECEIPT,
-  forgetTakenSocketError,
   KeventArray,
   kqueueAvailable,
   type KqueueFunctions,
@@ -407,7 +406,6 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
 
   /** Deletes `fd`'s filters now (a closed fd is fine). */
   protected osUnregister(fd: number): void {
-    if (this.keepsSocketErrors) forgetTakenSocketError(fd);
     this.wanted.delete(fd);
     this.invalid.delete(fd);
     this.changed();
