@@ -123,43 +123,55 @@ function evaluate(kind, expr) {
   return null;
 }
 
+/**
+ * The lines of a header a program sees: [{ text, line }], continuation
+ * lines joined, without what is inside a kernel-only #if block. Directive
+ * lines are kept (#define, #pragma, and the conditionals themselves).
+ */
+function visibleLines(source) {
+  const lines = source.split("\n");
+  const out = [];
+  const stack = []; // { state: true | false | null }
+  for (let i = 0; i < lines.length; i++) {
+    const line = i + 1;
+    let text = lines[i];
+    while (text.endsWith("\\") && i + 1 < lines.length) {
+      text = text.slice(0, -1) + " " + lines[++i];
+    }
+    const m = text.match(/^\s*#\s*(\w+)\s*(.*)$/);
+    const directive = m?.[1];
+    if (directive === "if" || directive === "ifdef" || directive === "ifndef") {
+      stack.push({ state: evaluate(directive, m[2]) });
+    } else if (directive === "elif") {
+      const top = stack.at(-1);
+      if (top) top.state = top.state === true ? false : null;
+    } else if (directive === "else") {
+      const top = stack.at(-1);
+      if (top && top.state !== null) top.state = !top.state;
+    } else if (directive === "endif") {
+      stack.pop();
+    } else if (!stack.some((f) => f.state === false)) {
+      out.push({ text, line });
+    }
+  }
+  return out;
+}
+
 /** The #define lines a program can see: Map name -> [{ value, file, line }]. */
 function readDefines(files) {
   const defs = new Map();
   for (const file of files) {
-    const lines = readFileSync(file, "utf8").split("\n");
-    const stack = []; // { state: true | false | null }
-    for (let i = 0; i < lines.length; i++) {
-      let text = lines[i];
-      while (text.endsWith("\\") && i + 1 < lines.length) {
-        text = text.slice(0, -1) + " " + lines[++i];
-      }
-      const m = text.match(/^\s*#\s*(\w+)\s*(.*)$/);
+    for (const { text, line } of visibleLines(readFileSync(file, "utf8"))) {
+      const m = text.match(/^\s*#\s*define\s+(.*)$/);
       if (!m) continue;
-      const [, directive, rest] = m;
-      if (
-        directive === "if" || directive === "ifdef" || directive === "ifndef"
-      ) {
-        stack.push({ state: evaluate(directive, rest) });
-      } else if (directive === "elif") {
-        const top = stack.at(-1);
-        if (top) top.state = top.state === true ? false : null;
-      } else if (directive === "else") {
-        const top = stack.at(-1);
-        if (top && top.state !== null) top.state = !top.state;
-      } else if (directive === "endif") {
-        stack.pop();
-      } else if (
-        directive === "define" && !stack.some((f) => f.state === false)
-      ) {
-        const d = rest.match(/^(\w+)(?!\()\s*(.*)$/);
-        if (!d || rest.match(/^\w+\(/)) continue; // function-like macro
-        // A comment may run on past the line (/* ... */ over two lines).
-        const value = d[2].replace(/\/\*.*?\*\//g, "").replace(/\/\*.*$/, "")
-          .replace(/\/\/.*$/, "").trim();
-        if (!defs.has(d[1])) defs.set(d[1], []);
-        defs.get(d[1]).push({ value, file, line: i + 1 });
-      }
+      const rest = m[1];
+      const d = rest.match(/^(\w+)(?!\()\s*(.*)$/);
+      if (!d || rest.match(/^\w+\(/)) continue; // function-like macro
+      // A comment may run on past the line (/* ... */ over two lines).
+      const value = d[2].replace(/\/\*.*?\*\//g, "").replace(/\/\*.*$/, "")
+        .replace(/\/\/.*$/, "").trim();
+      if (!defs.has(d[1])) defs.set(d[1], []);
+      defs.get(d[1]).push({ value, file, line });
     }
   }
   return defs;
@@ -328,8 +340,12 @@ const LP64_SIZES = {
   intptr_t: 8,
   int64_t: 8,
   uint64_t: 8,
+  u_int64_t: 8,
   long: 8,
   "unsigned long": 8,
+  "long long": 8,
+  "unsigned long long": 8,
+  u_int32_t: 4,
   int32_t: 4,
   uint32_t: 4,
   int: 4,
@@ -340,32 +356,45 @@ const LP64_SIZES = {
   short: 2,
   "unsigned short": 2,
   u_short: 2,
+  u_int16_t: 2,
 };
 
 /**
- * `struct kevent`'s members from a header: [{ name, offset, size }] and the
- * struct's size, laid out with LP64 sizes and natural alignment (macOS's
- * `#pragma pack(4)` changes nothing here: every member already falls on its
- * natural offset). undefined when the struct or a member type is unknown.
+ * `struct kevent` as a program sees it (kernel-only blocks left out), laid
+ * out with LP64 sizes and natural alignment, capped by the `#pragma pack`
+ * in force at the struct (macOS declares it under pack(4)): { fields: [{
+ * name, offset, size }], size }, or { error } when the struct is missing or
+ * a member is not a plain integer or pointer of a known type.
  */
 function keventLayout(header) {
-  const m = header.replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, "").match(
-    /struct\s+kevent\s*\{([^}]*)\}/,
-  );
-  if (!m) return undefined;
+  const text = visibleLines(header.replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, ""))
+    .map((l) => l.text).join("\n");
+  const m = /struct\s+kevent\s*\{([^}]*)\}/.exec(text);
+  if (!m) return { error: "no struct kevent" };
+  let pack = Infinity;
+  for (
+    const p of text.slice(0, m.index).matchAll(
+      /#\s*pragma\s+pack\s*\(([^)]*)\)/g,
+    )
+  ) {
+    const n = p[1].match(/(\d+)\s*$/);
+    pack = n ? Number(n[1]) : Infinity; // pack(), pack(pop): natural again
+  }
   const fields = [];
   let offset = 0;
   let align = 1;
   for (const decl of m[1].split(";").map((d) => d.trim()).filter(Boolean)) {
     const f = decl.match(/^(.*?)(\*?)\s*(\w+)\s*(?:\[\s*(\d+)\s*\])?$/s);
-    if (!f) return undefined;
-    const type = f[1].trim().replace(/\s+/g, " ").replace(/^__/, "");
-    const size = f[2] ? 8 : LP64_SIZES[type];
-    if (size === undefined) return undefined;
-    offset = Math.ceil(offset / size) * size;
+    const type = f?.[1].trim().replace(/\s+/g, " ").replace(/^__/, "");
+    const size = f?.[2] ? 8 : LP64_SIZES[type];
+    if (!f || size === undefined || decl.includes(":")) {
+      return { error: `cannot lay out member "${decl.replace(/\s+/g, " ")}"` };
+    }
+    const a = Math.min(size, pack);
+    offset = Math.ceil(offset / a) * a;
     fields.push({ name: f[3], offset, size });
     offset += size * (f[4] ? Number(f[4]) : 1);
-    align = Math.max(align, size);
+    align = Math.max(align, a);
   }
   return { fields, size: Math.ceil(offset / align) * align };
 }
@@ -435,8 +464,9 @@ function checkKqueue(os, roots) {
   }
   compare("the kevent symbol", abi.symbol, rename ? rename[1] : "kevent");
   const layout = keventLayout(header);
-  if (!layout) {
-    result.missing.push("struct kevent");
+  if (layout.error) {
+    // The layout is what matters most here: not knowing it is a failure.
+    result.mismatches.push(`struct kevent: ${layout.error}`);
     return result;
   }
   compare("sizeof(struct kevent)", abi.layout.size, layout.size);
