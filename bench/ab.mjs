@@ -100,7 +100,11 @@ function parseArgs(argv) {
 }
 
 const cleanups = [];
+/** Servers running now: killed by cleanup() too (a signal skips finally). */
+const servers = new Set();
 function cleanup() {
+  for (const child of servers) child.kill("SIGKILL");
+  servers.clear();
   while (cleanups.length) cleanups.pop()();
 }
 
@@ -112,6 +116,7 @@ function checkout(tree) {
   });
   if (rev.status !== 0) fail(`${tree} is neither a checkout nor a revision`);
   const dir = mkdtempSync(join(tmpdir(), "aioloop-ab-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const add = quiet("git", [
     "worktree",
     "add",
@@ -124,7 +129,6 @@ function checkout(tree) {
   if (add.status !== 0) fail(`git worktree add failed: ${add.stderr.trim()}`);
   cleanups.push(() => {
     quiet("git", ["worktree", "remove", "--force", dir], { cwd: root });
-    rmSync(dir, { recursive: true, force: true });
     quiet("git", ["worktree", "prune"], { cwd: root });
   });
   return dir;
@@ -159,7 +163,13 @@ function startServer(runtime, script) {
     env: childEnv,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  servers.add(child);
+  child.once("exit", () => servers.delete(child));
   return new Promise((resolvePort, reject) => {
+    child.once("error", (e) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${cmd}: ${e.message}`));
+    });
     let out = "";
     let err = "";
     const timer = setTimeout(() => {
@@ -208,7 +218,8 @@ async function measure(binary, runtime, script, options) {
     load(binary, port, options, 1);
     return load(binary, port, options, options.seconds);
   } finally {
-    child.removeAllListeners("exit");
+    // (The exit handler's reject is a no-op now: the promise resolved.)
+    servers.delete(child);
     child.kill("SIGKILL");
   }
 }
@@ -224,7 +235,7 @@ async function main() {
   for (const signal of ["SIGINT", "SIGTERM"]) {
     process.once(signal, () => {
       cleanup();
-      process.exit(130);
+      process.exit(signal === "SIGINT" ? 130 : 143);
     });
   }
   const tmp = mkdtempSync(join(tmpdir(), "aioloop-ab-run-"));
