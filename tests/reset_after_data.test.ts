@@ -15,6 +15,7 @@ import {
   AF_UNIX,
   type InetAddress,
   Protocol,
+  type SelectorEventLoop,
   sleep,
   SOCK_STREAM,
   Socket,
@@ -47,39 +48,51 @@ function listener(): [Socket, InetAddress] {
   return [srv, srv.getsockname() as InetAddress];
 }
 
+/**
+ * Runs `fn` on a new loop with `cli`, a client socket connected to `conn`,
+ * the accepted end; closes the loop and every socket afterwards (the loop
+ * first, as asyncio allows, with whatever it still watches).
+ */
+async function connected(
+  fn: (loop: SelectorEventLoop, cli: Socket, conn: Socket) => Promise<void>,
+): Promise<void> {
+  const loop = newLoop();
+  const [srv, address] = listener();
+  const cli = new Socket(AF_INET, SOCK_STREAM);
+  try {
+    await loop.runUntilComplete(async () => {
+      await loop.sockConnect(cli, address);
+      const [conn] = await loop.sockAccept(srv);
+      await fn(loop, cli, conn);
+    });
+  } finally {
+    loop.close();
+    cli.close();
+    srv.close();
+  }
+}
+
 describe("data, then a reset", () => {
-  it("sockRecv gives the data, then ECONNRESET", async () => {
-    const loop = newLoop();
-    const [srv, address] = listener();
-    const cli = new Socket(AF_INET, SOCK_STREAM);
-    try {
-      await loop.runUntilComplete(async () => {
-        await loop.sockConnect(cli, address);
-        const [conn] = await loop.sockAccept(srv);
-        const first = loop.sockRecv(cli, 3); // waiting: a reader is registered
-        await sleep(20);
-        conn.send(enc("hello"));
-        resetClose(conn);
-        const got = [dec(await first)];
-        await sleep(20);
-        for (;;) {
-          try {
-            const data = await loop.sockRecv(cli, 100);
-            got.push(data.length === 0 ? "EOF" : dec(data));
-            if (data.length === 0) break;
-          } catch (e) {
-            got.push(outcome(e));
-            break;
-          }
+  it("sockRecv gives the data, then ECONNRESET", () =>
+    connected(async (loop, cli, conn) => {
+      const first = loop.sockRecv(cli, 3); // waiting: a reader is registered
+      await sleep(20);
+      conn.send(enc("hello"));
+      resetClose(conn);
+      const got = [dec(await first)];
+      await sleep(20);
+      for (;;) {
+        try {
+          const data = await loop.sockRecv(cli, 100);
+          got.push(data.length === 0 ? "EOF" : dec(data));
+          if (data.length === 0) break;
+        } catch (e) {
+          got.push(outcome(e));
+          break;
         }
-        assert.equal(got.join(""), "helloECONNRESET", got.join(", "));
-      });
-    } finally {
-      loop.close();
-      cli.close();
-      srv.close();
-    }
-  });
+      }
+      assert.equal(got.join(""), "helloECONNRESET", got.join(", "));
+    }));
 
   it("a transport that paused reading in dataReceived() still loses the connection with the reset", async () => {
     const loop = newLoop();
@@ -122,58 +135,36 @@ describe("data, then a reset", () => {
     }
   });
 
-  it("sockRecvfrom on a stream socket rejects with ECONNRESET, not an empty read", async () => {
-    const loop = newLoop();
-    const [srv, address] = listener();
-    const cli = new Socket(AF_INET, SOCK_STREAM);
-    try {
-      await loop.runUntilComplete(async () => {
-        await loop.sockConnect(cli, address);
-        const [conn] = await loop.sockAccept(srv);
-        const pending = loop.sockRecvfrom(cli, 100);
-        await sleep(20);
-        resetClose(conn);
-        let got: string;
-        try {
-          got = `data ${(await pending)[0].length}`;
-        } catch (e) {
-          got = outcome(e);
-        }
-        assert.equal(got, "ECONNRESET");
-      });
-    } finally {
-      loop.close();
-      cli.close();
-      srv.close();
-    }
-  });
+  it("sockRecvfrom on a stream socket rejects with ECONNRESET, not an empty read", () =>
+    connected(async (loop, cli, conn) => {
+      const pending = loop.sockRecvfrom(cli, 100);
+      await sleep(20);
+      resetClose(conn);
+      let got: string;
+      try {
+        got = `data ${(await pending)[0].length}`;
+      } catch (e) {
+        got = outcome(e);
+      }
+      assert.equal(got, "ECONNRESET");
+    }));
 
   it("a new socket on the closed one's fd number does not inherit its reset", async () => {
-    const loop = newLoop();
-    const [srv, address] = listener();
-    const cli = new Socket(AF_INET, SOCK_STREAM);
-    const oldFd = cli.fileno();
-    try {
-      await loop.runUntilComplete(async () => {
-        await loop.sockConnect(cli, address);
-        const [conn] = await loop.sockAccept(srv);
-        const got = loop.createFuture<string>();
-        loop.addReader(oldFd, () => {
-          if (!got.done()) {
-            got.setResult(String(cli.recvInto(new Uint8Array(100))));
-          }
-        });
-        await sleep(20);
-        conn.send(enc("hello"));
-        resetClose(conn); // data and reset before the next wait
-        assert.equal(await got, "5");
+    let oldFd = -1;
+    await connected(async (loop, cli, conn) => {
+      oldFd = cli.fileno();
+      const got = loop.createFuture<string>();
+      loop.addReader(oldFd, () => {
+        if (!got.done()) {
+          got.setResult(String(cli.recvInto(new Uint8Array(100))));
+        }
       });
-      // The loop closes with the reader still registered, as asyncio allows.
-    } finally {
-      loop.close();
-      cli.close();
-      srv.close();
-    }
+      await sleep(20);
+      conn.send(enc("hello"));
+      resetClose(conn); // data and reset before the next wait
+      assert.equal(await got, "5");
+      // The loop closes with the reader still registered.
+    });
     const fresh: Socket[] = [];
     try {
       for (let i = 0; i < 500; i++) {
