@@ -79,6 +79,12 @@ export interface NativeWait {
   args(timeoutMs: number | null): readonly number[];
   /** Makes a wait in flight return promptly. Safe from any thread. */
   interrupt(): void;
+  /**
+   * Called on the loop's thread once a wait has returned (with the call's
+   * result, or -1 when it failed), before another starts: the memory the
+   * call wrote is the selector's to read, and to free, from then on.
+   */
+  finished?(result: number): void;
 }
 
 /** An OS readiness poller (epoll, kqueue, poll, ...). */

@@ -176,12 +176,17 @@ class RunnerWaiter implements Waiter {
     this.inflightVersion = set.version;
     this.inflightNative = set.native;
     this.inflightDeadline = deadline;
-    const call = set.native === undefined
+    const native = set.native;
+    const call = native === undefined
       ? this.poll(set, timeout)
-      : this.runner.call(
-        set.native,
-        set.native.args(timeout < 0 ? null : timeout),
-      );
+      : this.runner.call(native, native.args(timeout < 0 ? null : timeout))
+        .then((result) => {
+          native.finished?.(result);
+          return result;
+        }, (error) => {
+          native.finished?.(-1);
+          throw error;
+        });
     this.inflight = call.then(this.finished, this.failed);
     return this.inflight;
   }

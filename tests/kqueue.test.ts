@@ -420,9 +420,15 @@ describe(
     ): Promise<void> {
       const runner = createRunner({ name: "aioloop-kqueue-test", threads: 1 });
       try {
-        await body((s, ms) => {
+        await body(async (s, ms) => {
+          // As the loop's waiter does: finished() once the call returned.
           const native = s.waitSet().native!;
-          return runner.call(native, native.args(ms));
+          let result = -1;
+          try {
+            return result = await runner.call(native, native.args(ms));
+          } finally {
+            native.finished?.(result);
+          }
         });
       } finally {
         runner.close();

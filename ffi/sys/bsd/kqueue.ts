@@ -92,6 +92,15 @@ import {
 
 export { kqueueAvailable };
 
+/**
+ * Changes sent per kevent() call when they are sent with receipts.
+ * libkqueue takes at most 512 entries in an event list and fails the whole
+ * call (EFAULT, with only part of the list applied) when the receipts do
+ * not fit; real kqueue has no such limit, and smaller batches cost it
+ * nothing that matters.
+ */
+const MAX_CHANGES_PER_CALL = 256;
+
 /** The EVFILT_USER ident of the waiter's interrupt. */
 const INTERRUPT_IDENT = 0x6b71; // "kq"
 
@@ -148,9 +157,24 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
   private readonly changes: KeventArray;
   private readonly events: KeventArray;
   private readonly selectTimeout: NativeMemory;
-  /** The waiter thread's buffers: freed only by close(). */
+  /**
+   * The waiter thread's buffers: the kernel writes them while a native wait
+   * is in flight, so they are read only in waitFinished() and freed only
+   * when no wait is in flight (close() defers it to waitFinished()).
+   */
   private readonly waitScratch: KeventArray;
   private readonly waitTimeout: NativeMemory;
+  /** A native wait was started (waitArgs) and has not returned yet. */
+  private waitInFlight = false;
+  /** close() came while a wait was in flight: free its buffers when it returns. */
+  private freeWaitBuffersLater = false;
+  /**
+   * libkqueue: readiness that only a native wait saw (an error it took
+   * from SO_ERROR), by fd and registration tag, for the next select().
+   */
+  private readonly waiterEvents = new Map<number, [number, number]>();
+  /** libkqueue: the scratch entry of the wait in flight was taken. */
+  private scratchTaken = false;
   /** The prepared NOTE_TRIGGER change (EVFILT_USER interrupt). */
   private readonly trigger: KeventArray;
   /** The self-pipe interrupt where EVFILT_USER is missing. */
@@ -212,6 +236,7 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
       result: "i32",
       args: (timeoutMs) => this.waitArgs(timeoutMs),
       interrupt: () => this.interrupt(),
+      finished: (result) => this.waitFinished(result),
     };
     this.waitSetValue = {
       version: 0,
@@ -282,15 +307,22 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
   }
 
   /**
-   * Writes the queued filter changes into the change list (with EV_RECEIPT
-   * when `receipt`) and marks them applied; returns how many there are.
+   * Writes queued filter changes into the change list (with EV_RECEIPT when
+   * `receipt`), at most `limit` entries, takes their fds off the queue and
+   * marks them applied. Returns the count, and what each fd had applied
+   * before, for {@link requeue} if the call that sends them fails.
    */
-  private queueChanges(receipt: boolean): number {
-    if (this.dirty.size === 0) return 0;
-    this.changes.reserve(this.dirty.size * 2);
+  private queueChanges(
+    receipt: boolean,
+    limit = Infinity,
+  ): { n: number; previous: [number, number][] } {
+    const previous: [number, number][] = [];
+    if (this.dirty.size === 0) return { n: 0, previous };
+    this.changes.reserve(Math.min(this.dirty.size * 2, limit));
     const extra = receipt ? EV_RECEIPT : 0;
     let n = 0;
     for (const fd of this.dirty) {
+      if (n + 2 > limit) break;
       const want = this.wanted.get(fd) ?? 0;
       const have = this.applied.get(fd) ?? 0;
       const diff = want ^ have;
@@ -303,25 +335,46 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
         const op = (want & EVENT_WRITE) ? EV_ADD : EV_DELETE;
         this.changes.set(n++, fd, this.writeFilter, op | extra, 0, tag);
       }
+      previous.push([fd, have]);
       if (want === 0) this.applied.delete(fd);
       else this.applied.set(fd, want);
+      this.dirty.delete(fd);
     }
-    this.dirty.clear();
-    return n;
+    return { n, previous };
+  }
+
+  /** The kevent() call that carried these changes failed: queue them again. */
+  private requeue(previous: [number, number][]): void {
+    for (const [fd, have] of previous) {
+      if (have === 0) this.applied.delete(fd);
+      else this.applied.set(fd, have);
+      this.dirty.add(fd);
+    }
   }
 
   /**
-   * Sends every queued change now; returns the ones that failed (after
-   * recording them: see {@link changeFailed}).
+   * Sends every queued change now, {@link MAX_CHANGES_PER_CALL} at a time;
+   * returns the ones that failed (after recording them: see
+   * {@link changeFailed}). If a call fails as a whole, its changes and the
+   * ones not sent yet stay queued, and the error is thrown.
    */
   private flush(): ChangeError[] {
-    const n = this.queueChanges(true);
-    if (n === 0) return [];
-    this.events.reserve(n);
     const failed: ChangeError[] = [];
-    for (const r of this.receipts(n)) {
-      if (r.code === 0) continue;
-      failed.push(this.recordFailure(r.fd, r.filter, r.code, n));
+    while (this.dirty.size > 0) {
+      const { n, previous } = this.queueChanges(true, MAX_CHANGES_PER_CALL);
+      if (n === 0) continue; // fds whose wanted and applied filters agree
+      this.events.reserve(n);
+      let receipts;
+      try {
+        receipts = this.receipts(n);
+      } catch (error) {
+        this.requeue(previous);
+        throw error;
+      }
+      for (const r of receipts) {
+        if (r.code === 0) continue;
+        failed.push(this.recordFailure(r.fd, r.filter, r.code, n));
+      }
     }
     return failed;
   }
@@ -384,7 +437,17 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
     this.dirty.add(fd);
     this.invalid.delete(fd);
     this.changed();
-    const failed = this.flush().find((e) => e.fd === fd);
+    let failed: ChangeError | undefined;
+    try {
+      failed = this.flush().find((e) => e.fd === fd);
+    } catch (error) {
+      // The call failed as a whole: `fd` is not registered; its add must
+      // not go out with a later batch.
+      this.wanted.delete(fd);
+      this.tags.delete(fd);
+      if (!this.applied.has(fd)) this.dirty.delete(fd);
+      throw error;
+    }
     if (!failed) return;
     // Undo the filter that may have been added, then report.
     this.wanted.delete(fd);
@@ -425,12 +488,23 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
 
   /** Closes the kqueue and frees the buffers (no wait may be in flight). */
   protected osClose(): void {
+    if (this.waitInFlight) {
+      // Make it return (real kqueue does not wake a kevent() blocked on a
+      // kqueue that is closed), and free what it writes only once it has.
+      this.freeWaitBuffersLater = true;
+      if (this.interruptPipe) this.interruptPipe.notify();
+      else {
+        this.fns.kevent(this.kq, this.trigger.memory.pointer, 1, null, 0, null);
+      }
+    }
     this.closeKqueue();
     this.changes.free();
     this.events.free();
     this.selectTimeout.free();
-    this.waitScratch.free();
-    this.waitTimeout.free();
+    if (!this.waitInFlight) {
+      this.waitScratch.free();
+      this.waitTimeout.free();
+    }
     this.trigger.free();
     this.interruptPipe?.close();
     this.wanted.clear();
@@ -455,7 +529,10 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
     // that follows times out empty (kevent() returns the wait's 0): send
     // its changes with receipts first.
     if (this.flushBeforeSelect && this.dirty.size > 0) this.flush();
-    const n = this.queueChanges(false);
+    // An interrupt with no wait in flight would make this call return at
+    // once, and every later one until the next wait re-arms it.
+    if (this.interruptFired && !this.waitInFlight) this.rearmInterrupt();
+    const { n, previous } = this.queueChanges(false);
     // Room for an error per change, and both filters of every fd.
     this.events.reserve(n + 2 * this.keys.size + 2);
     const timeout = kernelTimeout(timeoutMs);
@@ -468,9 +545,23 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
       this.events.capacity,
       timeout >= 0 ? this.selectTimeout.pointer : null,
     );
-    if (got < 0 && errno() !== EINTR) check(got, "kevent");
+    if (got < 0) {
+      const code = errno();
+      // EINTR comes after the change list was applied; any other failure
+      // may have applied none of it.
+      if (code !== EINTR) {
+        this.requeue(previous);
+        throw osError(code, "kevent", `kqueue fd ${this.kq}`);
+      }
+    }
+    // libkqueue: a wait in flight may have taken a socket error that this
+    // call then saw as a plain EOF; look at its entry (see takeScratch).
+    if (this.waitInFlight) this.takeScratch();
     const masks = new Map<number, number>();
-    this.takeWaiterEvent(masks);
+    for (const [fd, [bit, tag]] of this.waiterEvents) {
+      if (this.isCurrent(fd, tag)) masks.set(fd, bit);
+    }
+    this.waiterEvents.clear();
     const ev = this.events;
     for (let i = 0; i < got; i++) {
       const fd = ev.ident(i);
@@ -513,26 +604,50 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
   }
 
   /**
-   * Adds the event the last native wait returned (its scratch entry) to
-   * `masks`, and clears the entry. Level-triggered events come back to
-   * select() anyway, but not when taking the event removed its cause:
-   * libkqueue reads SO_ERROR to report a socket error, which clears the
-   * error and with it the readiness, so only the waiter saw it. Its error
-   * is kept for the socket layer (`takeKqueueSocketError`).
+   * A native wait returned (`result`: its kevent() result): its scratch
+   * entry is ours to read and clear now, and its buffers to free.
    */
-  private takeWaiterEvent(masks: Map<number, number>): void {
-    const scratch = this.waitScratch;
-    const bit = this.filterBit(scratch.filter(0));
-    const flags = scratch.flags(0);
-    const fd = scratch.ident(0);
-    const fflags = scratch.fflags(0);
-    const tag = scratch.udata(0);
-    scratch.clear(0);
-    if (bit === 0 || (flags & EV_ERROR) || !this.isCurrent(fd, tag)) return;
-    masks.set(fd, (masks.get(fd) ?? 0) | bit);
-    if (this.keepsSocketErrors && (flags & EV_EOF)) {
-      recordTakenSocketError(fd, fflags);
+  private waitFinished(result: number): void {
+    this.waitInFlight = false;
+    if (this.freeWaitBuffersLater) {
+      this.freeWaitBuffersLater = false;
+      this.waitScratch.free();
+      this.waitTimeout.free();
+      return;
     }
+    if (result > 0) this.takeScratch();
+    this.waitScratch.clear(0);
+  }
+
+  /**
+   * libkqueue only: keeps a socket error that the native wait took.
+   * Level-triggered events come back to select() anyway, except when taking
+   * the event removed its cause: libkqueue reads SO_ERROR to report a
+   * socket error, which clears the error and with it the readiness, so only
+   * the waiter saw it. The error is kept for the socket layer
+   * (`takeKqueueSocketError`) and the fd is reported by the next select().
+   *
+   * The entry is looked at once per wait: from select() while the wait is
+   * in flight (a select() on this thread may meanwhile have seen the same
+   * socket as a plain EOF, and its connect or read must find the error) or
+   * when the wait returned. kevent() writes it once, before returning; it is
+   * not cleared while the call may still write it. Plain readiness is not
+   * taken from it: that comes back from the kernel as long as it holds.
+   */
+  private takeScratch(): void {
+    if (!this.keepsSocketErrors || this.scratchTaken) return;
+    const scratch = this.waitScratch;
+    const flags = scratch.flags(0);
+    const code = scratch.fflags(0);
+    if (!(flags & EV_EOF) || (flags & EV_ERROR) || code === 0) return;
+    const bit = this.filterBit(scratch.filter(0));
+    const fd = scratch.ident(0);
+    const tag = scratch.udata(0);
+    if (bit === 0 || !this.isCurrent(fd, tag)) return;
+    this.scratchTaken = true;
+    recordTakenSocketError(fd, code);
+    const had = this.waiterEvents.get(fd)?.[0] ?? 0;
+    this.waiterEvents.set(fd, [had | bit, tag]);
   }
 
   /**
@@ -577,6 +692,8 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
    */
   private waitArgs(timeoutMs: number | null): number[] {
     if (this.interruptFired) this.rearmInterrupt();
+    this.waitInFlight = true;
+    this.scratchTaken = false;
     // A failed change is reported by select(): do not block before it.
     const timeout = this.invalid.size > 0 ? 0 : kernelTimeout(timeoutMs);
     if (timeout >= 0) setTimespec(this.waitTimeout, timeout);
