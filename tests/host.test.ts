@@ -96,15 +96,17 @@ describe("host integration", () => {
     const callbacks = await runLoop(() => busyChain(600));
     ticking = false;
     assert.ok(callbacks > 1000, `only ${callbacks} callbacks ran`);
-    // The loop yields every BUSY_YIELD_INTERVAL_MS; allow a wide margin for
-    // a loaded machine, but a frozen host would show one gap of ~300 ms.
+    // The loop yields every BUSY_YIELD_INTERVAL_MS. A frozen host shows one
+    // gap as long as the whole busy chain (600 ms); half of that leaves room
+    // for a loaded machine (other jobs on both CPUs, a GC pause), where 150
+    // ms was exceeded about once in three runs, on the old tree too.
     assert.ok(
       gaps.length >= 10,
-      `host timer ran ${gaps.length} times in 300 ms`,
+      `host timer ran ${gaps.length} times in 600 ms`,
     );
     const worst = Math.max(...gaps.slice(1));
     assert.ok(
-      worst < 150,
+      worst < 300,
       `host timer gap ${worst} ms (yield interval ${BUSY_YIELD_INTERVAL_MS} ms)`,
     );
   });
