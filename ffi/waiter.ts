@@ -33,7 +33,12 @@ import {
   nonblockingCall,
   type OffThreadRunner,
 } from "./offthread.ts";
-import { POLLFD_LAYOUT, POLLIN, toPollEvents } from "./sys/posix/poll.ts";
+import {
+  POLLFD_LAYOUT,
+  POLLIN,
+  toPollEvents,
+  writePollfd,
+} from "./sys/posix/poll.ts";
 import { createWaker } from "./sys/platform.ts";
 
 /** int poll(struct pollfd *fds, nfds_t nfds, int timeout); */
@@ -93,15 +98,9 @@ class PollSet {
       this.memory = allocate(Math.max(8, count * 2) * POLLFD_LAYOUT.size);
     }
     const view = new DataView(this.memory.bytes.buffer);
-    const put = (i: number, fd: number, events: number) => {
-      const at = i * POLLFD_LAYOUT.size;
-      view.setInt32(at + POLLFD_LAYOUT.fdOffset, fd, true);
-      view.setInt16(at + POLLFD_LAYOUT.eventsOffset, events, true);
-      view.setInt16(at + POLLFD_LAYOUT.reventsOffset, 0, true);
-    };
-    put(0, this.interruptFd, POLLIN);
+    writePollfd(view, 0, this.interruptFd, POLLIN);
     set.targets.forEach(([fd, events], i) =>
-      put(i + 1, fd, toPollEvents(events))
+      writePollfd(view, i + 1, fd, toPollEvents(events))
     );
     this.count = count;
     this.version = set.version;

@@ -72,6 +72,22 @@ export function toPollEvents(events: number): number {
     ((events & EVENT_WRITE) ? POLLOUT : 0);
 }
 
+/**
+ * Writes pollfd entry `index` of the array `view` covers: `fd`, `events`
+ * (POLL* bits), revents 0.
+ */
+export function writePollfd(
+  view: DataView,
+  index: number,
+  fd: number,
+  events: number,
+): void {
+  const at = index * POLLFD_LAYOUT.size;
+  view.setInt32(at + POLLFD_LAYOUT.fdOffset, fd, true);
+  view.setInt16(at + POLLFD_LAYOUT.eventsOffset, events, true);
+  view.setInt16(at + POLLFD_LAYOUT.reventsOffset, 0, true);
+}
+
 /** A poll(2) selector. */
 export class PollSelector<T = unknown> extends SelectorBase<T> {
   /** Backend name. */
@@ -134,15 +150,7 @@ export class PollSelector<T = unknown> extends SelectorBase<T> {
     const view = this.fdsView!;
     let i = 0;
     for (const key of this.keys.values()) {
-      const at = i * POLLFD_LAYOUT.size;
-      view.setInt32(at + POLLFD_LAYOUT.fdOffset, key.fd, true);
-      view.setInt16(
-        at + POLLFD_LAYOUT.eventsOffset,
-        toPollEvents(key.events),
-        true,
-      );
-      view.setInt16(at + POLLFD_LAYOUT.reventsOffset, 0, true);
-      i++;
+      writePollfd(view, i++, key.fd, toPollEvents(key.events));
     }
     this.fdsCount = n;
     this.dirty = false;
