@@ -3,7 +3,6 @@
 // from Bun's resolver Workers, and lookups that do not wait behind others.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
 import {
   AF_INET,
   AI_NUMERICSERV,
@@ -27,26 +26,11 @@ import {
 } from "../ffi/dns.ts";
 import { runtime } from "../ffi/runtime.ts";
 import { assertRejects, runNet } from "./net_helpers.ts";
+import { eventually, threadNames } from "./helpers.ts";
 
 /** How many threads named aioloop-dns (Bun's resolver Workers) run. */
 function resolverThreads(): number {
-  return readdirSync("/proc/self/task").filter((t) => {
-    try {
-      return readFileSync(`/proc/self/task/${t}/comm`, "utf8").trim() ===
-        "aioloop-dns";
-    } catch {
-      return false; // the thread ended meanwhile
-    }
-  }).length;
-}
-
-/** Waits (up to 3 s) until `done()`; returns whether it became true. */
-async function eventually(done: () => boolean): Promise<boolean> {
-  const deadline = performance.now() + 3000;
-  while (!done() && performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return done();
+  return threadNames().filter((name) => name === "aioloop-dns").length;
 }
 
 /** Whether the loop has made its resolver (a Worker in Bun) yet. */

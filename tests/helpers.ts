@@ -6,7 +6,7 @@ import {
   SelectorEventLoop,
   setLogger,
 } from "../mod.ts";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 
 /** The selector class every test uses (AIOLOOP_SELECTOR or the default). */
 export const policy: DefaultEventLoopPolicy = new DefaultEventLoopPolicy();
@@ -105,4 +105,31 @@ export async function assertNoNewFds(
     });
     if (what.length > 0) throw new Error(`leaked fds: ${what.join(", ")}`);
   }
+}
+
+/**
+ * The names (comm) of this process's threads (Linux /proc; Bun names its
+ * Workers, e.g. aioloop-waiter, aioloop-dns). A thread that ended while
+ * being listed is left out.
+ */
+export function threadNames(): string[] {
+  return readdirSync("/proc/self/task").flatMap((t) => {
+    try {
+      return [readFileSync(`/proc/self/task/${t}/comm`, "utf8").trim()];
+    } catch {
+      return []; // the thread ended meanwhile
+    }
+  });
+}
+
+/** Waits (up to `ms`) until `done()`; returns whether it became true. */
+export async function eventually(
+  done: () => boolean,
+  ms = 3000,
+): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (!done() && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return done();
 }

@@ -2,8 +2,8 @@
 // /proc/self/fd and /proc/self/task before and after.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
-import { assertNoNewFds, newLoop, openFds } from "./helpers.ts";
+import { readdirSync } from "node:fs";
+import { assertNoNewFds, newLoop, openFds, threadNames } from "./helpers.ts";
 import { closeAll, pipe, readStr, writeStr } from "./sys.ts";
 import { Protocol, sleep, SOCK_STREAM } from "../mod.ts";
 import { runtime } from "../ffi/runtime.ts";
@@ -14,15 +14,7 @@ function threads(): number {
 
 /** Threads of ours: Bun Workers named aioloop-waiter / aioloop-dns. */
 function ourThreads(): string[] {
-  return readdirSync("/proc/self/task")
-    .map((t) => {
-      try {
-        return readFileSync(`/proc/self/task/${t}/comm`, "utf8").trim();
-      } catch {
-        return ""; // the thread ended meanwhile
-      }
-    })
-    .filter((name) => name.startsWith("aioloop"));
+  return threadNames().filter((name) => name.startsWith("aioloop"));
 }
 
 async function settleThreads(atMost: number, ms = 3000): Promise<number> {

@@ -6,13 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import {
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,8 +27,19 @@ import type {
   SelectorKey,
   WaitSet,
 } from "../ffi/selector.ts";
-import { POLLFD_LAYOUT, POLLIN, toPollEvents } from "../ffi/sys/posix/poll.ts";
-import { assertNoNewFds, openFds, policy } from "./helpers.ts";
+import {
+  POLLFD_LAYOUT,
+  POLLIN,
+  toPollEvents,
+  writePollfd,
+} from "../ffi/sys/posix/poll.ts";
+import {
+  assertNoNewFds,
+  eventually,
+  openFds,
+  policy,
+  threadNames,
+} from "./helpers.ts";
 import { closeAll, pipe, readStr, writeStr } from "./sys.ts";
 
 // int getpid(void);
@@ -84,22 +89,7 @@ const THREAD_NAME = "aioloop-offtest";
 
 /** How many threads named `name` run (Bun's runner Workers). */
 function threadsNamed(name: string): number {
-  return readdirSync("/proc/self/task").filter((t) => {
-    try {
-      return readFileSync(`/proc/self/task/${t}/comm`, "utf8").trim() === name;
-    } catch {
-      return false; // the thread ended meanwhile
-    }
-  }).length;
-}
-
-/** Waits (up to 3 s) until `done()`; returns whether it became true. */
-async function eventually(done: () => boolean): Promise<boolean> {
-  const deadline = performance.now() + 3000;
-  while (!done() && performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return done();
+  return threadNames().filter((n) => n === name).length;
 }
 
 const tick = (ms = 30) => new Promise((r) => setTimeout(r, ms));
@@ -367,20 +357,16 @@ class NativePollSelector<T> implements Selector<T> {
       }
       const targets = this.inner.waitSet().targets;
       const count = targets.length + 1;
-      if (!this.memory || this.memory.bytes.length < count * 8) {
+      if (
+        !this.memory || this.memory.bytes.length < count * POLLFD_LAYOUT.size
+      ) {
         this.memory?.free();
         this.memory = allocate(count * 2 * POLLFD_LAYOUT.size);
       }
       const view = new DataView(this.memory.bytes.buffer);
-      const put = (i: number, fd: number, events: number) => {
-        const at = i * POLLFD_LAYOUT.size;
-        view.setInt32(at + POLLFD_LAYOUT.fdOffset, fd, true);
-        view.setInt16(at + POLLFD_LAYOUT.eventsOffset, events, true);
-        view.setInt16(at + POLLFD_LAYOUT.reventsOffset, 0, true);
-      };
-      put(0, this.interruptPipe[0], POLLIN);
+      writePollfd(view, 0, this.interruptPipe[0], POLLIN);
       targets.forEach(([fd, events], i) =>
-        put(i + 1, fd, toPollEvents(events))
+        writePollfd(view, i + 1, fd, toPollEvents(events))
       );
       return [this.memory.address, count, timeoutMs ?? -1];
     },
