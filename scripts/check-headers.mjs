@@ -486,6 +486,19 @@ function option(flag, env) {
   return process.env[env] || undefined;
 }
 
+/** Prints a checkKqueue() result after `label`; false if anything differs. */
+function reportKqueue(label, kq) {
+  const variant = kq.variant ? `, ${kq.variant}` : "";
+  console.log(
+    `${label} (${kq.file}${variant}): ${kq.checked} entries checked, ${kq.mismatches.length} differ`,
+  );
+  for (const m of kq.mismatches) console.log(`  DIFFERS ${m}`);
+  if (kq.missing.length) {
+    console.log(`  not found in <sys/event.h>: ${kq.missing.join(", ")}`);
+  }
+  return kq.mismatches.length === 0;
+}
+
 const sources = [
   ["darwin", DARWIN, [
     option("--xnu", "AIOLOOP_XNU_SRC"),
@@ -528,18 +541,7 @@ for (const [os, table, given] of sources) {
   }
   if (mismatches.length) failed = true;
   const kq = checkKqueue(os, roots);
-  if (kq.file) {
-    console.log(
-      `  kqueue (${kq.file}${
-        kq.variant ? `, ${kq.variant}` : ""
-      }): ${kq.checked} entries checked, ${kq.mismatches.length} differ`,
-    );
-    for (const m of kq.mismatches) console.log(`  DIFFERS ${m}`);
-    if (kq.missing.length) {
-      console.log(`  not found in <sys/event.h>: ${kq.missing.join(", ")}`);
-    }
-    if (kq.mismatches.length) failed = true;
-  }
+  if (kq.file && !reportKqueue("  kqueue", kq)) failed = true;
 }
 
 const libkqueue = option("--libkqueue", "AIOLOOP_LIBKQUEUE_SRC");
@@ -549,16 +551,7 @@ if (libkqueue) {
   if (!kq.file) {
     console.log(`\nlibkqueue: no include/sys/event.h under ${libkqueue}`);
     failed = true;
-  } else {
-    console.log(
-      `\nlibkqueue (${kq.file}): ${kq.checked} entries checked, ${kq.mismatches.length} differ`,
-    );
-    for (const m of kq.mismatches) console.log(`  DIFFERS ${m}`);
-    if (kq.missing.length) {
-      console.log(`  not found in <sys/event.h>: ${kq.missing.join(", ")}`);
-    }
-    if (kq.mismatches.length) failed = true;
-  }
+  } else if (!reportKqueue("\nlibkqueue", kq)) failed = true;
 }
 
 if (process.platform === "linux" && !process.argv.includes("--no-linux")) {

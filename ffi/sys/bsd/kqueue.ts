@@ -492,10 +492,7 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
       // Make it return (real kqueue does not wake a kevent() blocked on a
       // kqueue that is closed), and free what it writes only once it has.
       this.freeWaitBuffersLater = true;
-      if (this.interruptPipe) this.interruptPipe.notify();
-      else {
-        this.fns.kevent(this.kq, this.trigger.memory.pointer, 1, null, 0, null);
-      }
+      this.fireInterrupt();
     }
     this.closeKqueue();
     this.changes.free();
@@ -715,11 +712,15 @@ export class KqueueSelector<T = unknown> extends SelectorBase<T> {
   interrupt(): void {
     if (this.closed) return;
     this.interruptFired = true;
-    if (this.interruptPipe) {
-      this.interruptPipe.notify();
-      return;
+    this.fireInterrupt();
+  }
+
+  /** NOTE_TRIGGER on the EVFILT_USER event, or a write to the pipe. */
+  private fireInterrupt(): void {
+    if (this.interruptPipe) this.interruptPipe.notify();
+    else {
+      this.fns.kevent(this.kq, this.trigger.memory.pointer, 1, null, 0, null);
     }
-    this.fns.kevent(this.kq, this.trigger.memory.pointer, 1, null, 0, null);
   }
 
   /**
